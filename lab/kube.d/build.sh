@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Build (or reuse cached) kube-apiserver/controller-manager/scheduler, kwok, and unpack etcd.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=common.sh
+. "$HERE/common.sh"
+
+build_kube() {
+  local want=(kube-apiserver kube-controller-manager kube-scheduler) b missing=0
+  for b in "${want[@]}"; do [[ -x "$KUBE_BIN/$b" ]] || missing=1; done
+  ((missing)) || return 0
+  command -v go >/dev/null || die "go not found (need Go >= 1.26 for Kubernetes $KUBE_VERSION)"
+  local src="$CACHE/kube-$KUBE_VERSION/src" minor="v0.${KUBE_VERSION#v1.}" t0=$SECONDS
+  mkdir -p "$src" "$KUBE_BIN"
+  log "building Kubernetes $KUBE_VERSION (cold: ~6-7 min on 2 cores)"
+  # go install pkg@version refuses k8s.io/kubernetes (it has replace directives), so a wrapper
+  # module requires it and replaces each staging module with its published v0.X.Y.
+  local gomod
+  gomod="$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  [[ -f "$gomod" ]] || die "cannot fetch k8s.io/kubernetes@$KUBE_VERSION go.mod"
+  {
+    echo "module batchbridge.lab/kubebuild"
+    echo
+    echo "go $(sed -n 's/^go //p' "$gomod")"
+    echo
+    echo "require k8s.io/kubernetes $KUBE_VERSION"
+    echo
+    echo "replace ("
+    sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#\1#p' "$gomod" | while read -r m; do
+      echo "	$m => $m $minor"
+    done
+    echo ")"
+  } >"$src/go.mod"
+  local pkg=k8s.io/component-base/version
+  local ldflags="-s -w -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor#v0.} -X $pkg.gitTreeState=clean"
+  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$KUBE_BIN/" \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler)
+  log "built Kubernetes $KUBE_VERSION in $((SECONDS - t0))s"
+}
+
+build_kwok() {
+  [[ -x "$KWOK_BIN/kwok" ]] && return 0
+  mkdir -p "$KWOK_BIN"
+  log "building kwok $KWOK_VERSION"
+  GOBIN="$KWOK_BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+}
+
+fetch_etcd() {
+  [[ -x "$ETCD_ROOT/usr/bin/etcd" ]] && return 0
+  log "fetching etcd-server from Debian $ETCD_SUITE"
+  # A private apt config, so the host's sources and lists stay untouched.
+  local apt="$CACHE/apt-$ETCD_SUITE" debs
+  mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/debs"
+  echo "deb http://deb.debian.org/debian $ETCD_SUITE main" >"$apt/sources.list"
+  local opts=(-o "Dir::Etc::sourcelist=$apt/sources.list" -o "Dir::Etc::sourceparts=-"
+    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache::Archives=$apt/archives"
+    -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "APT::Architecture=amd64"
+    -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root"
+    -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false")
+  apt-get -q "${opts[@]}" update >&2
+  (cd "$apt/debs" && apt-get -q "${opts[@]}" download etcd-server >&2)
+  debs=("$apt/debs"/etcd-server_*.deb)
+  mkdir -p "$ETCD_ROOT.tmp"
+  dpkg -x "${debs[0]}" "$ETCD_ROOT.tmp"
+  rm -rf "$ETCD_ROOT" && mv "$ETCD_ROOT.tmp" "$ETCD_ROOT"
+  "$ETCD_ROOT/usr/bin/etcd" --version >&2
+}
+
+main() {
+  mkdir -p "$CACHE"
+  fetch_etcd
+  build_kube
+  build_kwok
+}
+main "$@"
