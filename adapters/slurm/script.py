@@ -1,0 +1,87 @@
+"""Reading a batch script the way sbatch does.
+
+``#SBATCH`` lines are read from the top until the first line that is neither blank nor a comment;
+later ones are plain comments. ``#BRIDGE`` lines follow the same rule; sbatch ignores them, which
+is how a stock sbatch carries the bridge's own directives (``#BRIDGE --image=...``). Slurm refuses
+scripts without ``#!``, empty ones, NUL bytes and DOS line breaks; so does this module.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from bridge.domain.errors import TranslationError
+
+SBATCH = "#SBATCH"
+BRIDGE = "#BRIDGE"
+
+
+@dataclass(frozen=True)
+class Directive:
+    line: int  # 1-based
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScriptDirectives:
+    interpreter: tuple[str, ...]
+    sbatch: tuple[Directive, ...]
+    bridge: tuple[Directive, ...]
+
+
+def check_body(body: str) -> None:
+    if not body.strip():
+        raise TranslationError("batch script is empty")
+    if "\0" in body:
+        raise TranslationError("batch script contains a NUL byte")
+    if "\r\n" in body:
+        raise TranslationError("batch script contains DOS line breaks (\\r\\n); convert it with dos2unix")
+    if not body.startswith("#!"):
+        raise TranslationError("this does not look like a batch script: the first line must start with #!", line=1)
+
+
+def interpreter(first_line: str) -> tuple[str, ...]:
+    """As the kernel reads a shebang: the path, then the rest of the line as one argument."""
+    text = first_line[2:].strip()
+    path, _, arg = text.partition(" ")
+    if not path.startswith("/"):
+        raise TranslationError(f"interpreter {path!r} in the #! line must be an absolute path", line=1)
+    arg = arg.strip()
+    return (path, arg) if arg else (path,)
+
+
+def _words(text: str, line: int) -> tuple[str, ...]:
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    try:
+        return tuple(lexer)
+    except ValueError as exc:
+        raise TranslationError(f"cannot parse directive: {exc}", line=line) from None
+
+
+def _directive_text(line: str, magic: str) -> str | None:
+    if not line.startswith(magic):
+        return None
+    rest = line[len(magic) :]
+    return rest if rest[:1] in (" ", "\t") else None
+
+
+def read(body: str) -> ScriptDirectives:
+    check_body(body)
+    lines = body.split("\n")
+    sbatch: list[Directive] = []
+    bridge: list[Directive] = []
+    for number, line in enumerate(lines[1:], start=2):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            break  # first command: directives end here, as in sbatch
+        for magic, into in ((SBATCH, sbatch), (BRIDGE, bridge)):
+            text = _directive_text(line, magic)
+            if text is not None:
+                words = _words(text, number)
+                if words and words[0] in ("hetjob", "packjob"):
+                    raise TranslationError("heterogeneous jobs are not supported", line=number)
+                into.append(Directive(number, words))
+    return ScriptDirectives(interpreter(lines[0]), tuple(sbatch), tuple(bridge))

@@ -1,0 +1,37 @@
+"""Every label and annotation key batch-bridge writes or reads. Nowhere else spells them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+PREFIX: Final = "batch-bridge.io"
+
+# Labels: batch identity, used by selectors and watches.
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE: Final = "batch-bridge"
+LABEL_SOURCE: Final = f"{PREFIX}/source"
+LABEL_CLUSTER: Final = f"{PREFIX}/cluster"
+LABEL_JOB_ID: Final = f"{PREFIX}/job-id"
+LABEL_ARRAY_TASK: Final = f"{PREFIX}/array-task"
+LABEL_USER: Final = f"{PREFIX}/user"
+LABEL_ACCOUNT: Final = f"{PREFIX}/account"
+LABEL_QUEUE: Final = f"{PREFIX}/queue"
+LABEL_KUEUE_QUEUE: Final = "kueue.x-k8s.io/queue-name"
+
+# Annotations: free text that does not fit label syntax.
+ANN_JOB_NAME: Final = f"{PREFIX}/job-name"
+ANN_SOURCE_ID: Final = f"{PREFIX}/source-id"
+ANN_SUBMIT_DIR: Final = f"{PREFIX}/submit-dir"
+ANN_ARRAY_INDEXES: Final = f"{PREFIX}/array-indexes"
+ANN_DEPENDENCIES: Final = f"{PREFIX}/dependencies"
+ANN_BEGIN_TIME: Final = f"{PREFIX}/begin-time"
+ANN_COMMENT: Final = f"{PREFIX}/comment"
+ANN_WARNINGS: Final = f"{PREFIX}/warnings"
+ANN_REQUEUE: Final = f"{PREFIX}/requeue"
+
+# Files inside the per-job ConfigMap, mounted read-only into the pod.
+CONFIG_MOUNT: Final = "/batch-bridge"
+SCRATCH_MOUNT: Final = "/scratch"  # per-job emptyDir
+KEY_ENTRYPOINT: Final = "entrypoint.sh"
+KEY_SCRIPT: Final = "script"
+KEY_ARRAY_INDEXES: Final = "array-indexes"

@@ -1,0 +1,36 @@
+"""The golden cases: every example, translated as one fixed user in one fixed place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bridge.cli.translate import Request
+from bridge.domain.ir import Identity
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+GOLDEN = Path(__file__).resolve().parent
+CONFIG = EXAMPLES / "config" / "lab.yaml"
+ALICE = Identity(user="alice", uid=2001, gid=2001, groups=(3000,))
+SUBMIT_DIR = "/lab/gpfs/home/alice"
+SUBMIT_ENV = {"HOME": "/lab/gpfs/home/alice", "LANG": "C.UTF-8", "LD_PRELOAD": "/lab/gpfs/evil.so"}
+
+
+def example_paths() -> list[Path]:
+    return sorted(p for d in ("slurm", "htcondor") for p in (EXAMPLES / d).iterdir() if p.is_file())
+
+
+def request_for(path: Path) -> Request:
+    kind = path.parent.name
+    return Request(
+        path=path,
+        kind=kind,
+        identity=ALICE,
+        job_id="1234",
+        submit_dir=SUBMIT_DIR,
+        environment=SUBMIT_ENV,
+    )
+
+
+def golden_path(path: Path) -> Path:
+    return GOLDEN / path.parent.name / (path.name + ".yaml")
