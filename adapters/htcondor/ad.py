@@ -76,7 +76,7 @@ def view_of(ad: AdLike) -> AdView:
         if key in ad:
             try:
                 values[key] = _plain(ad.eval(key))
-            except Exception:  # noqa: BLE001 - a broken expression is "undefined", not a crash
+            except Exception:
                 values[key] = None
     return AdView(values)
 
@@ -145,12 +145,16 @@ def _resources(view: AdView, settings: CondorSettings) -> Resources:
     )
 
 
-def to_ir(view: AdView, ctx: AdContext, settings: CondorSettings | None = None, denylist: tuple[str, ...] = ()) -> BatchJob:
+def to_ir(
+    view: AdView, ctx: AdContext, settings: CondorSettings | None = None, denylist: tuple[str, ...] = ()
+) -> BatchJob:
     """The IR of one job ad; raises TranslationError (PolicyError for identity) on what cannot run."""
     settings = settings or CondorSettings()
     universe = _int(view, "JobUniverse") or VANILLA
     if universe != VANILLA:
-        raise TranslationError(f"universe {universe} is not supported: only vanilla and container jobs run on Kubernetes")
+        raise TranslationError(
+            f"universe {universe} is not supported: only vanilla and container jobs run on Kubernetes"
+        )
     cluster_id, proc_id = _int(view, "ClusterId"), _int(view, "ProcId")
     if cluster_id is None or proc_id is None or cluster_id < 0 or proc_id < 0:
         raise TranslationError("job ad has no valid ClusterId/ProcId")

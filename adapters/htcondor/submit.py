@@ -90,7 +90,9 @@ def _jobs(stmt: Statement, cluster_id: int, first_proc: int, qdate: int) -> list
     count, items = _items(submit)
     if items is not None and not items:
         return []
-    jobs = submit.jobs(count=count, itemdata=iter(items) if items else None, clusterid=cluster_id, procid=first_proc, qdate=qdate)
+    jobs = submit.jobs(
+        count=count, itemdata=iter(items) if items else None, clusterid=cluster_id, procid=first_proc, qdate=qdate
+    )
     return [view_of(ad) for ad in jobs]
 
 
@@ -107,7 +109,7 @@ def job_ads(text: str, submit_dir: str, cluster_id: int = 1, qdate: int = 1, max
                 ads.extend(_jobs(stmt, cluster_id, len(ads), qdate))
             except TranslationError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the bindings raise many types; all are user errors here
+            except Exception as exc:
                 message = " ".join(str(exc).split()) or type(exc).__name__
                 raise TranslationError(f"HTCondor refused the description: {message}", line=stmt.line) from None
             if len(ads) > max_procs:

@@ -31,7 +31,7 @@ class Opt:
     why: str | None = None  # shown when refused
 
 
-R, N, O = Arg.REQUIRED, Arg.NONE, Arg.OPTIONAL
+R, N, OPT = Arg.REQUIRED, Arg.NONE, Arg.OPTIONAL
 CLIENT_ONLY = "client-only"
 WARN = "warn"
 
@@ -45,7 +45,7 @@ SUPPORTED: tuple[Opt, ...] = (
     Opt("cpus-per-task", R, "cpus_per_task", "c"),
     Opt("dependency", R, "dependency", "d"),
     Opt("error", R, "error", "e", "SBATCH_ERROR"),
-    Opt("exclusive", O, "exclusive", None, "SBATCH_EXCLUSIVE"),
+    Opt("exclusive", OPT, "exclusive", None, "SBATCH_EXCLUSIVE"),
     Opt("export", R, "export", None, "SBATCH_EXPORT"),
     Opt("gpus", R, "gpus", "G", "SBATCH_GPUS"),
     Opt("gpus-per-node", R, "gpus_per_node", None, "SBATCH_GPUS_PER_NODE"),
@@ -64,7 +64,7 @@ SUPPORTED: tuple[Opt, ...] = (
     Opt("ntasks-per-node", R, "ntasks_per_node"),
     Opt("open-mode", R, "open_mode", None, "SBATCH_OPEN_MODE"),
     Opt("output", R, "output", "o", "SBATCH_OUTPUT"),
-    Opt("parsable", O, CLIENT_ONLY),
+    Opt("parsable", OPT, CLIENT_ONLY),
     Opt("partition", R, "partition", "p", "SBATCH_PARTITION"),
     Opt("qos", R, "qos", "q", "SBATCH_QOS"),
     Opt("quiet", N, CLIENT_ONLY, "Q"),
@@ -88,7 +88,7 @@ REFUSED: tuple[Opt, ...] = (
     Opt("clusters", R, short="M", env="SBATCH_CLUSTERS"),
     Opt("distribution", R, short="m", env="SBATCH_DISTRIBUTION", why=_MULTI),
     Opt("licenses", R, short="L"),
-    Opt("no-kill", O, short="k", env="SBATCH_NO_KILL"),
+    Opt("no-kill", OPT, short="k", env="SBATCH_NO_KILL"),
     Opt("overcommit", N, short="O", env="SBATCH_OVERCOMMIT"),
     Opt("oversubscribe", N, short="s"),
     Opt("wait", N, short="W", env="SBATCH_WAIT"),
@@ -101,12 +101,12 @@ REFUSED: tuple[Opt, ...] = (
             ("acctg-freq", R), ("batch", R), ("bb", R), ("bbf", R), ("cluster-constraint", R),
             ("contiguous", N), ("core-spec", R), ("cores-per-socket", R), ("cpu-freq", R),
             ("cpus-per-gpu", R), ("deadline", R), ("delay-boot", R), ("export-file", R), ("extra", R),
-            ("extra-node-info", R), ("get-user-env", O), ("gpu-bind", R), ("gpu-freq", R),
+            ("extra-node-info", R), ("get-user-env", OPT), ("gpu-bind", R), ("gpu-freq", R),
             ("gpus-per-socket", R), ("gres-flags", R), ("help", N), ("hint", R), ("ignore-pbs", N),
             ("kill-on-invalid-dep", R), ("mcs-label", R), ("mem-bind", R), ("mincpus", R),
-            ("network", R), ("nice", O), ("ntasks-per-core", R), ("ntasks-per-gpu", R),
+            ("network", R), ("nice", OPT), ("ntasks-per-core", R), ("ntasks-per-gpu", R),
             ("ntasks-per-socket", R), ("power", R), ("prefer", R), ("priority", R), ("profile", R),
-            ("propagate", O), ("reboot", N), ("segment", R), ("sockets-per-node", R),
+            ("propagate", OPT), ("reboot", N), ("segment", R), ("sockets-per-node", R),
             ("spread-job", N), ("stepmgr", N), ("switches", R), ("test-only", N), ("thread-spec", R),
             ("threads-per-core", R), ("time-min", R), ("tres-bind", R), ("tres-per-task", R),
             ("usage", N), ("use-min-nodes", N), ("version", N), ("wait-all-nodes", R), ("wckey", R),

@@ -193,7 +193,9 @@ def _bridge_image(directives: Sequence[script.Directive], source: str) -> str | 
             elif word == "--image" and words:
                 image = words.pop(0)
             else:
-                raise TranslationError(f"unknown #BRIDGE option {word!r} (known: --image=IMAGE)", source=source, line=d.line)
+                raise TranslationError(
+                    f"unknown #BRIDGE option {word!r} (known: --image=IMAGE)", source=source, line=d.line
+                )
             if not image:
                 raise TranslationError("#BRIDGE --image needs a value", source=source, line=d.line)
     return image
@@ -202,10 +204,20 @@ def _bridge_image(directives: Sequence[script.Directive], source: str) -> str | 
 def _environment(acc: _Acc, caller: Mapping[str, str], denylist: Sequence[str]) -> Environment:
     items = [i.strip() for i in acc.export.split(",") if i.strip()]
     words = {i.upper() for i in items if "=" not in i}
-    mode = ExportMode.ALL if "ALL" in words else ExportMode.NONE if ("NONE" in words or "NIL" in words) else ExportMode.LISTED
+    mode = (
+        ExportMode.ALL
+        if "ALL" in words
+        else ExportMode.NONE
+        if ("NONE" in words or "NIL" in words)
+        else ExportMode.LISTED
+    )
     deny = set(denylist)
     chosen: dict[str, str] = {}
-    inherited = sorted(caller) if mode is ExportMode.ALL else [i for i in items if "=" not in i and i.upper() not in ("ALL", "NONE", "NIL")]
+    inherited = (
+        sorted(caller)
+        if mode is ExportMode.ALL
+        else [i for i in items if "=" not in i and i.upper() not in ("ALL", "NONE", "NIL")]
+    )
     for name in inherited:
         if name not in caller:
             continue

@@ -99,7 +99,7 @@ _ARRAY_ITEM = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
 
 
 def array_spec(value: str, max_size: int, option: str = "--array") -> ArraySpec:
-    """"0-15", "1,3,5", "0-15:4", "1-3,7%2": indexes and an optional throttle after %."""
+    """ "0-15", "1,3,5", "0-15:4", "1-3,7%2": indexes and an optional throttle after %."""
     text, _, throttle_text = value.strip().partition("%")
     throttle = positive(throttle_text, option + " throttle") if throttle_text else None
     indexes: set[int] = set()
@@ -149,7 +149,7 @@ _SIGNAL_NUMBERS = {str(int(s)): s.name.removeprefix("SIG") for s in _signal.Sign
 
 
 def signal_spec(value: str, option: str = "--signal") -> Signal:
-    """"[{R|B}:]<sig>[@seconds]"; sig by name (with or without SIG) or number."""
+    """ "[{R|B}:]<sig>[@seconds]"; sig by name (with or without SIG) or number."""
     text = value.strip()
     batch_only = False
     while len(text) > 2 and text[1] == ":" and text[0] in "RB":
@@ -167,13 +167,13 @@ def signal_spec(value: str, option: str = "--signal") -> Signal:
 
 
 def gpu_spec(value: str, option: str, per: GpuScope) -> GpuRequest:
-    """"[type:]N" (as in --gpus, --gpus-per-node, --gpus-per-task)."""
+    """ "[type:]N" (as in --gpus, --gpus-per-node, --gpus-per-task)."""
     kind, _, count = value.strip().rpartition(":")
     return GpuRequest(count=positive(count, option), type=kind or None, per=per)
 
 
 def gres_spec(value: str, option: str = "--gres") -> GpuRequest | None:
-    """"gpu", "gpu:N", "gpu:type:N" (optionally "gres/gpu..."); other GRES are refused."""
+    """ "gpu", "gpu:N", "gpu:type:N" (optionally "gres/gpu..."); other GRES are refused."""
     if value.strip().lower() in ("", "none"):
         return None
     parts = [p for p in value.split(",") if p]

@@ -22,8 +22,12 @@ def _parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("translate", help="print the Kubernetes objects for a batch script or submit file")
     tr.add_argument("file", type=Path, help="sbatch script or HTCondor submit description")
     kind = tr.add_mutually_exclusive_group()
-    kind.add_argument("--slurm", dest="kind", action="store_const", const="slurm", help="treat FILE as an sbatch script")
-    kind.add_argument("--htcondor", dest="kind", action="store_const", const="htcondor", help="treat FILE as a submit description")
+    kind.add_argument(
+        "--slurm", dest="kind", action="store_const", const="slurm", help="treat FILE as an sbatch script"
+    )
+    kind.add_argument(
+        "--htcondor", dest="kind", action="store_const", const="htcondor", help="treat FILE as a submit description"
+    )
     tr.add_argument("--user", help="submitting user (default: you); uid/gid/groups are looked up if not given")
     tr.add_argument("--uid", type=int)
     tr.add_argument("--gid", type=int)

@@ -23,7 +23,9 @@ _Dumper.add_representer(str, _str)
 
 
 def to_yaml(objects: Sequence[dict[str, Any]]) -> str:
-    return yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
+    return yaml.dump_all(
+        objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120
+    )
 
 
 def to_json(objects: Sequence[dict[str, Any]]) -> str:

@@ -70,9 +70,7 @@ def to_jobs(req: Request, settings: BridgeSettings) -> list[BatchJob]:
             environment=env,
         )
         return [
-            translate_sbatch(
-                text, ctx, req.sbatch_args, req.script_args, settings.slurm, settings.site.env_denylist
-            )
+            translate_sbatch(text, ctx, req.sbatch_args, req.script_args, settings.slurm, settings.site.env_denylist)
         ]
     if not req.job_id.isdigit():
         raise TranslationError(f"HTCondor cluster id must be a number, not {req.job_id!r}")

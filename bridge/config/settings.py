@@ -28,8 +28,12 @@ class ConfigError(BridgeError):
 class BridgeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BATCH_BRIDGE_", env_nested_delimiter="__", extra="forbid")
 
-    cluster: str = Field(default="cluster", min_length=1, description="Name of the batch cluster or pool; part of every object name.")
-    site: SitePolicy = Field(default_factory=SitePolicy, description="Storage table, identity rules, images, namespaces.")
+    cluster: str = Field(
+        default="cluster", min_length=1, description="Name of the batch cluster or pool; part of every object name."
+    )
+    site: SitePolicy = Field(
+        default_factory=SitePolicy, description="Storage table, identity rules, images, namespaces."
+    )
     kube: KubeSettings = Field(default_factory=KubeSettings, description="How jobs become Kubernetes objects.")
     slurm: SlurmSettings = Field(default_factory=SlurmSettings, description="The Slurm front door.")
     htcondor: CondorSettings = Field(default_factory=CondorSettings, description="The HTCondor front door.")

@@ -7,11 +7,12 @@ node name) are set by the pod's entrypoint; RUNTIME_VARIABLES names them per sou
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Final
 
-from bridge.domain.wellknown import SCRATCH_MOUNT
 from bridge.domain.ir import BatchJob, GpuScope, Source
+from bridge.domain.wellknown import SCRATCH_MOUNT
 
 Getter = Callable[[BatchJob], str | None]
 
@@ -35,7 +36,7 @@ def _array_step(job: BatchJob) -> str | None:
     if job.array is None:
         return None
     idx = job.array.indexes
-    steps = {b - a for a, b in zip(idx, idx[1:], strict=False)}
+    steps = {b - a for a, b in pairwise(idx)}
     return str(steps.pop()) if len(steps) == 1 else "1"
 
 

@@ -40,7 +40,7 @@ def object_name(job: BatchJob) -> str:
     return job_name(job.cluster, job.source.value, job.source_id)
 
 
-def labels(job: BatchJob) -> dict[str, str]:
+def batch_labels(job: BatchJob) -> dict[str, str]:
     out = {
         wk.LABEL_MANAGED_BY: wk.MANAGED_BY_VALUE,
         wk.LABEL_SOURCE: job.source.value,
@@ -63,7 +63,7 @@ def _array_text(indexes: tuple[int, ...]) -> str:
     return f"{start}-{indexes[-1]}" + (f":{step}" if step != 1 else "")
 
 
-def annotations(job: BatchJob) -> dict[str, str]:
+def batch_annotations(job: BatchJob) -> dict[str, str]:
     out = {wk.ANN_JOB_NAME: job.name, wk.ANN_SOURCE_ID: job.source_id, wk.ANN_SUBMIT_DIR: job.submit_dir}
     optional = {
         wk.ANN_ARRAY_INDEXES: _array_text(job.array.indexes) if job.array else None,
@@ -235,7 +235,7 @@ def build_job(job: BatchJob, policy: SitePolicy, settings: KubeSettings) -> JobO
     _check_shape(job, settings)
     image = resolve_image(job, policy)
     name, namespace = object_name(job), resolve_namespace(job, policy)
-    meta: Obj = {"labels": labels(job), "annotations": annotations(job)}
+    meta: Obj = {"labels": batch_labels(job), "annotations": batch_annotations(job)}
     job_labels = dict(meta["labels"])
     kueue = settings.kueue_queue_per_queue.get(job.queue or "") or settings.kueue_queue
     if kueue:

@@ -15,7 +15,7 @@ from tests.golden.cases import CONFIG, EXAMPLES, example_paths, golden_path, req
 
 @pytest.mark.parametrize("example", example_paths(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_example_matches_golden(example: Path, update_golden: bool) -> None:
-    objects, warnings = to_objects(request_for(example), load_settings(CONFIG))
+    objects, _ = to_objects(request_for(example), load_settings(CONFIG))
     text = to_yaml(objects)
     golden = golden_path(example)
     if update_golden:
