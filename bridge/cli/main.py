@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--config", type=Path, help="bridge configuration YAML")
     tr.add_argument("--job-id", default="1", help="batch job id (Slurm job id / HTCondor cluster id), default 1")
     tr.add_argument("--submit-dir", help="directory sbatch/condor_submit ran in (default: the current one)")
-    tr.add_argument("--sbatch-args", help='sbatch command-line options, e.g. "--time=10 -p k8s"')
+    tr.add_argument("--sbatch-args", help='sbatch command-line options, e.g. --sbatch-args="--time=10 -p k8s"')
     tr.add_argument("--with-env", action="store_true", help="pass your environment as the submit environment")
     tr.add_argument("-o", "--output", choices=sorted(FORMATS), default="yaml")
     tr.add_argument("args", nargs="*", help="arguments for the batch script")

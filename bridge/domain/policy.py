@@ -40,7 +40,7 @@ class StorageMount(Model):
     """One site file system: everything under ``prefix`` is mounted at the same path in the pod."""
 
     prefix: str = Field(pattern=r"^/", description="Absolute path prefix as seen on the login nodes.")
-    volume: VolumeSource
+    volume: VolumeSource = Field(description="Where the files come from: kind pvc, csi or hostPath.")
     read_only: bool = Field(default=False, description="Mount read-only; outputs there are refused.")
     name: str | None = Field(default=None, description="Volume name; derived from the prefix if unset.")
 
@@ -74,8 +74,8 @@ class SitePolicy(Model):
     storage: tuple[StorageMount, ...] = Field(default=(), description="Path prefix → volume table.")
     min_uid: int = Field(default=1000, ge=1, description="Lowest uid allowed to run; uid 0 is always refused.")
     min_gid: int = Field(default=1, ge=1, description="Lowest primary gid allowed; gid 0 is always refused.")
-    images: ImagePolicy = ImagePolicy()
-    namespace: NamespacePolicy = NamespacePolicy()
+    images: ImagePolicy = Field(default_factory=ImagePolicy, description="Which container images jobs run in.")
+    namespace: NamespacePolicy = Field(default_factory=NamespacePolicy, description="Which namespace a job goes to.")
     env_denylist: tuple[str, ...] = Field(
         default=("LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH", "PATH"),
         description="Variables a user may not set explicitly; inherited ones are dropped with a warning.",

@@ -1,0 +1,152 @@
+"""sbatch semantics: directive placement, option spellings, precedence, errors with lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.slurm.settings import SlurmSettings
+from bridge.domain.errors import TranslationError
+from bridge.domain.ir import ExportMode, GpuScope, OpenMode, PathField, Placeholder, Script
+from tests.unit.helpers import HOME, sbatch, script
+
+
+def test_directives_stop_at_the_first_command() -> None:
+    job = sbatch("#!/bin/bash\n#SBATCH -J first\n\n# comment\n#SBATCH -c 3\necho\n#SBATCH -c 9\n")
+    assert job.name == "first"
+    assert job.resources.cpus_per_task == 3
+
+
+@pytest.mark.parametrize("spelling", [["--time=10"], ["--time", "10"], ["-t", "10"], ["-t10"]])
+def test_option_spellings(spelling: list[str]) -> None:
+    assert sbatch(script(" ".join(spelling))).time_limit_s == 600
+
+
+def test_precedence_command_line_over_environment_over_script() -> None:
+    body = script("-p fromscript", "-J fromscript", "-t 5")
+    job = sbatch(body, argv=["-p", "cli"], env={"SBATCH_PARTITION": "env", "SBATCH_JOB_NAME": "envname"})
+    assert (job.queue, job.name, job.time_limit_s) == ("cli", "envname", 300)
+
+
+def test_last_directive_wins() -> None:
+    assert sbatch(script("-c 2", "--cpus-per-task=5")).resources.cpus_per_task == 5
+
+
+def test_unknown_option_names_option_and_line() -> None:
+    with pytest.raises(TranslationError) as err:
+        sbatch(script("-J ok", "--frobnicate=3"))
+    assert err.value.line == 3
+    assert "--frobnicate" in str(err.value)
+    assert str(err.value).startswith("job.sh:3:")
+
+
+def test_refused_option_says_why_and_warn_mode_records_it() -> None:
+    with pytest.raises(TranslationError, match=r"--nodelist .* Kubernetes chooses the node"):
+        sbatch(script("--nodelist=n1"))
+    job = sbatch(script("--nodelist=n1", "--reservation=r"), settings=SlurmSettings(unknown_options="warn"))
+    assert len(job.warnings) == 2
+    assert "--nodelist" in job.warnings[0]
+
+
+def test_uid_is_refused_even_in_warn_mode() -> None:
+    with pytest.raises(TranslationError, match="--uid"):
+        sbatch(script("--uid=0"), settings=SlurmSettings(unknown_options="warn"))
+
+
+def test_abbreviations_resolve_like_getopt_long() -> None:
+    assert sbatch(script("--job-na=x")).name == "x"
+    with pytest.raises(TranslationError, match="ambiguous"):
+        sbatch(script("--mem-per=3"))
+    with pytest.raises(TranslationError, match="ambiguous"):
+        sbatch(script("--ti=10"))  # --time and --time-min
+
+
+def test_resources() -> None:
+    job = sbatch(script("-n 4", "-c 2", "--mem-per-cpu=500M", "--gpus-per-task=v100:1", "--tmp=2G", "-C ssd&avx2"))
+    r = job.resources
+    assert (r.tasks, r.cpus_per_task, r.memory_per_cpu_mib, r.ephemeral_disk_mib) == (4, 2, 500, 2048)
+    assert r.gpus is not None
+    assert (r.gpus.count, r.gpus.type, r.gpus.per) == (1, "v100", GpuScope.TASK)
+    assert r.features == ("ssd", "avx2")
+
+
+def test_conflicting_memory_and_gpu_forms_are_refused() -> None:
+    with pytest.raises(TranslationError, match="mutually exclusive"):
+        sbatch(script("--mem=1G", "--mem-per-cpu=1G"))
+    with pytest.raises(TranslationError, match="one way only"):
+        sbatch(script("--gres=gpu:1", "--gpus=2"))
+
+
+def test_defaults_follow_slurm() -> None:
+    job = sbatch(script())
+    assert job.name == "job.sh"
+    assert job.working_dir == HOME
+    assert job.io.stdout is not None
+    assert job.io.stdout.parts == ("slurm-77.out",)
+    assert job.io.stderr is None
+    assert job.io.stdin is None
+    assert job.io.open_mode is OpenMode.TRUNCATE
+    assert isinstance(job.payload, Script)
+    assert job.payload.interpreter == ("/bin/bash",)
+
+
+def test_array_default_output_and_patterns() -> None:
+    job = sbatch(script("--array=1-3", "-o out/%x_%A_%3a.txt", "-J j"))
+    assert job.io.stdout is not None
+    assert job.io.stdout.parts == ("out/j_77_", PathField(field=Placeholder.ARRAY_TASK_ID, width=3), ".txt")
+    default = sbatch(script("--array=1-3")).io.stdout
+    assert default is not None
+    assert default.parts[0] == "slurm-77_"
+
+
+def test_chdir_is_relative_to_the_submit_dir_and_normalised() -> None:
+    assert sbatch(script("-D sub/../run")).working_dir == HOME + "/run"
+
+
+def test_export_modes_and_denylist() -> None:
+    env = {"HOME": HOME, "PATH": "/usr/bin", "FOO": "1"}
+    all_ = sbatch(script(), env=env)
+    assert all_.environment.export is ExportMode.ALL
+    assert dict(all_.environment.variables) == {"HOME": HOME, "FOO": "1"}
+    assert any("PATH" in w for w in all_.warnings)
+    none = sbatch(script("--export=NONE,X=2"), env=env)
+    assert dict(none.environment.variables) == {"X": "2"}
+    listed = sbatch(script("--export=FOO,Y=3"), env=env)
+    assert listed.environment.export is ExportMode.LISTED
+    assert dict(listed.environment.variables) == {"FOO": "1", "Y": "3"}
+    with pytest.raises(TranslationError, match="LD_PRELOAD"):
+        sbatch(script("--export=ALL,LD_PRELOAD=/tmp/x.so"), env=env)
+
+
+def test_bridge_image_directive() -> None:
+    assert sbatch("#!/bin/sh\n#BRIDGE --image=reg/x:1\necho\n").image == "reg/x:1"
+    with pytest.raises(TranslationError, match="#BRIDGE") as err:
+        sbatch("#!/bin/sh\n#BRIDGE --colour=red\necho\n")
+    assert err.value.line == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("", "empty"),
+        ("echo hi\n", "#!"),
+        ("#!/bin/sh\r\necho\r\n", "DOS"),
+        ("#!/bin/sh\necho \0\n", "NUL"),
+        ("#!sh\necho\n", "absolute"),
+        ("#!/bin/sh\n#SBATCH hetjob\necho\n", "heterogeneous"),
+        ("#!/bin/sh\n#SBATCH -p a,b\necho\n", "one partition"),
+        ("#!/bin/sh\n#SBATCH --comment='x\necho\n", "cannot parse"),
+    ],
+)
+def test_scripts_slurm_refuses_are_refused(body: str, message: str) -> None:
+    with pytest.raises(TranslationError, match=message):
+        sbatch(body)
+
+
+def test_mail_options_are_accepted_with_a_warning() -> None:
+    job = sbatch(script("--mail-type=END", "--mail-user=a@b"))
+    assert len(job.warnings) == 2
+
+
+def test_client_only_options_change_nothing() -> None:
+    plain = sbatch(script()).model_dump(exclude={"payload"})
+    assert sbatch(script("--parsable", "-Q", "-v")).model_dump(exclude={"payload"}) == plain
