@@ -57,6 +57,10 @@ def rate(label: str, n: int, fn: Callable[[], Any], baseline: float | None = Non
     return per_s
 
 
+def report(label: str, per_s: float, baseline: float) -> None:
+    print(f"{label:<44} {per_s:10.0f} jobs/s {1e6 / per_s:9.1f} µs/job  ({per_s / baseline:5.2f}x baseline)")
+
+
 def main(n: int) -> None:
     settings = load_settings("examples/config/lab.yaml")
     env = {"HOME": HOME, "LANG": "C.UTF-8", "USER": "alice"}
@@ -87,9 +91,7 @@ def main(n: int) -> None:
     s_build = rate("IR -> ConfigMap + Job (sbatch)", n, build(slurm_jobs))
     base = rate("baseline: json.dumps of those objects", n, baseline)
     end_to_end = 1 / (1 / s_ir + 1 / s_build)
-    print(
-        f"{'sbatch end to end':<44} {end_to_end:10.0f} jobs/s {1e6 / end_to_end:9.1f} µs/job  ({end_to_end / base:5.2f}x baseline)"
-    )
+    report("sbatch end to end", end_to_end, base)
 
     with tempfile.TemporaryDirectory() as tmp:
         views: list[Any] = []
@@ -104,9 +106,7 @@ def main(n: int) -> None:
     objects.clear()
     c_build = rate("IR -> ConfigMap + Job (HTCondor)", n, build(condor_jobs))
     end_to_end = 1 / (1 / c_ads + 1 / c_ir + 1 / c_build)
-    print(
-        f"{'submit description end to end':<44} {end_to_end:10.0f} jobs/s {1e6 / end_to_end:9.1f} µs/job  ({end_to_end / base:5.2f}x baseline)"
-    )
+    report("submit description end to end", end_to_end, base)
 
 
 if __name__ == "__main__":
