@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bridge.cli.output import FORMATS
 from bridge.cli.translate import Request, detect_kind, identity, split_args, to_objects
+from bridge.config.reference import markdown
 from bridge.config.settings import ConfigError, load_settings, schema
 from bridge.domain.errors import BridgeError
 
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     cfg_sub.add_parser("schema", help="print the configuration's JSON schema")
+    cfg_sub.add_parser("reference", help="print the configuration reference as Markdown")
     check = cfg_sub.add_parser("check", help="validate a configuration file")
     check.add_argument("file", type=Path)
     return parser
@@ -71,6 +73,9 @@ def _translate(ns: argparse.Namespace) -> int:
 def _config(ns: argparse.Namespace) -> int:
     if ns.config_command == "schema":
         print(json.dumps(schema(), indent=2))
+        return 0
+    if ns.config_command == "reference":
+        sys.stdout.write(markdown())
         return 0
     load_settings(ns.file)
     print(f"{ns.file}: ok")
