@@ -55,3 +55,23 @@ def markdown() -> str:
         "| --- | --- | --- |",
     ]
     return "\n".join(head + _rows(BridgeSettings, "")) + "\n"
+
+
+def write_into(path: str) -> None:
+    """Replace the reference between the README's markers."""
+    start, end = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
+    with open(path) as f:
+        text = f.read()
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    with open(path, "w") as f:
+        f.write(head + start + markdown() + end + tail)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        write_into(sys.argv[2])
+    else:
+        sys.stdout.write(markdown())
