@@ -30,6 +30,7 @@ from bridge.domain.ir import (
     Resources,
     Source,
 )
+from bridge.domain.jobenv import valid_env_name
 
 VANILLA = 5
 _IMAGE_SCHEMES = ("docker://",)
@@ -122,6 +123,9 @@ def _environment(view: AdView, settings: CondorSettings, denylist: tuple[str, ..
     for name in [n for n in kept if n in denylist]:
         del kept[name]
         warnings.append(f"environment: {name} is not passed to the job on this site")
+    for name in [n for n in kept if not valid_env_name(n)]:
+        del kept[name]
+        warnings.append(f"environment: {name!r} is not a valid variable name; not passed")
     return Environment(export=ExportMode.LISTED, variables=tuple(kept.items()))
 
 

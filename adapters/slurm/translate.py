@@ -33,6 +33,7 @@ from bridge.domain.ir import (
     Signal,
     Source,
 )
+from bridge.domain.jobenv import valid_env_name
 from bridge.domain.policy import normalise
 
 ALWAYS_REFUSED = frozenset({"uid", "gid"})
@@ -225,6 +226,8 @@ def _environment(acc: _Acc, caller: Mapping[str, str], denylist: Sequence[str]) 
             acc.warnings.append(f"--export: {name} from the submit environment is not passed to the job")
         elif _encodable(name, caller[name]):
             chosen[name] = caller[name]
+        else:
+            acc.warnings.append(f"--export: {name!r} from the submit environment is not a valid variable; not passed")
     for item in items:
         name, eq, value = item.partition("=")
         if eq:
@@ -238,10 +241,10 @@ def _environment(acc: _Acc, caller: Mapping[str, str], denylist: Sequence[str]) 
 
 def _encodable(name: str, value: str) -> bool:
     try:
-        (name + value).encode("utf-8")
+        value.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return "=" not in name and "\0" not in name + value
+    return valid_env_name(name) and "\0" not in value
 
 
 def _gpus(acc: _Acc) -> GpuRequest | None:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from bridge.cli.output import FORMATS
@@ -62,6 +63,7 @@ def _translate(ns: argparse.Namespace) -> int:
         sbatch_args=split_args(ns.sbatch_args),
         script_args=ns.args,
         environment=dict(os.environ) if ns.with_env else None,
+        now=datetime.now().astimezone(),
     )
     objects, warnings = to_objects(req, settings)
     for warning in warnings:

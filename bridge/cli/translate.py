@@ -7,6 +7,7 @@ import pwd
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ class Request:
     sbatch_args: Sequence[str] = ()
     script_args: Sequence[str] = ()
     environment: Mapping[str, str] | None = None
+    now: datetime | None = None  # for relative --begin; None: the epoch (deterministic output)
 
 
 def detect_kind(path: Path, text: str) -> str:
@@ -68,6 +70,7 @@ def to_jobs(req: Request, settings: BridgeSettings) -> list[BatchJob]:
             cluster=settings.cluster,
             script_name=str(req.path),
             environment=env,
+            **({"now": req.now} if req.now else {}),
         )
         return [
             translate_sbatch(text, ctx, req.sbatch_args, req.script_args, settings.slurm, settings.site.env_denylist)

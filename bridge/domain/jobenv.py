@@ -6,6 +6,7 @@ node name) are set by the pod's entrypoint; RUNTIME_VARIABLES names them per sou
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from itertools import pairwise
 from types import MappingProxyType
@@ -15,6 +16,12 @@ from bridge.domain.ir import BatchJob, GpuScope, Source
 from bridge.domain.wellknown import SCRATCH_MOUNT
 
 Getter = Callable[[BatchJob], str | None]
+# What the apiserver accepts as an environment variable name: printable ASCII, no "=".
+_ENV_NAME = re.compile(r"[!-<>-~]+")
+
+
+def valid_env_name(name: str) -> bool:
+    return _ENV_NAME.fullmatch(name) is not None
 
 
 def total_cpus(job: BatchJob) -> int:

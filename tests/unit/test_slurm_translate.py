@@ -150,3 +150,11 @@ def test_mail_options_are_accepted_with_a_warning() -> None:
 def test_client_only_options_change_nothing() -> None:
     plain = sbatch(script()).model_dump(exclude={"payload"})
     assert sbatch(script("--parsable", "-Q", "-v")).model_dump(exclude={"payload"}) == plain
+
+
+def test_invalid_variable_names_are_not_passed() -> None:
+    job = sbatch(script(), env={"GOOD": "1", "BAD NAME": "2", "ÜML": "3"})
+    assert dict(job.environment.variables) == {"GOOD": "1"}
+    assert len(job.warnings) == 2
+    with pytest.raises(TranslationError, match="NAME=value"):
+        sbatch(script("--export='A B=1'"))
