@@ -16,8 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config, watch  # type: ignore[import-untyped]
-from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
+from kubernetes import client, config, watch
+from kubernetes.client import ApiException
+
+# Untyped parts of the client library, named once as Any.
+Watch: Any = watch.Watch
+new_client_from_config: Any = config.new_client_from_config
 
 
 def endpoints() -> dict[str, Any]:
@@ -56,10 +60,11 @@ def wait_all_complete(batch: Any, ns: str, n: int, rv: str, deadline: float) -> 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError(f"only {len(done)}/{n} Jobs Complete before the deadline")
-        w = watch.Watch()
+        w = Watch()
         try:
-            for ev in w.stream(batch.list_namespaced_job, ns, resource_version=rv,
-                               timeout_seconds=max(1, int(remaining))):
+            for ev in w.stream(
+                batch.list_namespaced_job, ns, resource_version=rv, timeout_seconds=max(1, int(remaining))
+            ):
                 job = ev["object"]
                 rv = job.metadata.resource_version
                 if job.metadata.name not in done and is_complete(job):
@@ -87,9 +92,11 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the namespace afterwards")
     args = ap.parse_args()
 
-    api = config.new_client_from_config(config_file=endpoints()["admin_kubeconfig"])
+    api = new_client_from_config(config_file=endpoints()["admin_kubeconfig"])
     api.configuration.connection_pool_maxsize = args.workers
-    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    # Plain dict bodies are accepted at run time; Any keeps the typed models out of the way.
+    core: Any = client.CoreV1Api(api)
+    batch: Any = client.BatchV1Api(api)
     ns = f"bench-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": ns}})
     deadline = time.monotonic() + args.timeout
@@ -105,8 +112,7 @@ def main() -> int:
     try:
         t0 = time.monotonic()
         with ThreadPoolExecutor(args.workers) as pool:
-            list(pool.map(lambda i: batch.create_namespaced_job(ns, one_pod_job(f"j{i:05d}", args.run)),
-                          range(args.n)))
+            list(pool.map(lambda i: batch.create_namespaced_job(ns, one_pod_job(f"j{i:05d}", args.run)), range(args.n)))
         t_created = time.monotonic()
         t_last = wait_all_complete(batch, ns, args.n, rv, deadline)
     finally:

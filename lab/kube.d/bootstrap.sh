@@ -44,6 +44,8 @@ nodes_ready() {
   for n in $(node_names); do
     body="$(api "/api/v1/nodes/$n")" || return 1
     grep -q '"type":"Ready","status":"True"' <<<"$body" || return 1
+    # kwok holds a node's lease only while it manages the node's pods.
+    api "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/$n" >/dev/null || return 1
   done
 }
 

@@ -103,11 +103,22 @@ YAML
     --authentication-kubeconfig="$STATE/scheduler.kubeconfig" \
     --authorization-kubeconfig="$STATE/scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --profiling=false --v=1
+  wait_for "kube-controller-manager /healthz" 30 kube-controller-manager \
+    curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
+  wait_for "kube-scheduler /healthz" 30 kube-scheduler curl -skf "https://127.0.0.1:$SCHED_PORT/healthz"
+}
+
+start_kwok() {
+  local n
+  if ! pid_of kwok >/dev/null; then
+    # A new kwok has a new holder identity and would leave pods alone until the previous one's
+    # node leases expire (~40 s); the leases are only ours, so drop them.
+    for n in $(node_names); do
+      api "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/$n" -X DELETE >/dev/null || true
+    done
+  fi
   spawn kwok "$KWOK_BIN/kwok" --kubeconfig="$STATE/kwok.kubeconfig" \
     --config="$KUBE_D/kwok/stages.yaml" \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-ip=127.0.0.1 --server-address="127.0.0.1:$KWOK_PORT" --node-lease-duration-seconds=40
-  wait_for "kube-controller-manager /healthz" 30 kube-controller-manager \
-    curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
-  wait_for "kube-scheduler /healthz" 30 kube-scheduler curl -skf "https://127.0.0.1:$SCHED_PORT/healthz"
 }

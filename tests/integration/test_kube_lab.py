@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kubernetes import client  # type: ignore[import-untyped]
-from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
+from kubernetes import client
+from kubernetes.client import ApiException
 
 from tests.fixtures.kube_lab import KubeLab, has_condition
 
@@ -79,14 +79,19 @@ def test_indexed_job_completes_with_parallelism_2(kube_lab: KubeLab) -> None:
         return has_condition(j, "Complete")
 
     final = kube_lab.wait_object(
-        "Job idx Complete", kube_lab.batch.list_namespaced_job, done, 90,
-        namespace=ns, field_selector="metadata.name=idx",
+        "Job idx Complete",
+        kube_lab.batch.list_namespaced_job,
+        done,
+        90,
+        namespace=ns,
+        field_selector="metadata.name=idx",
     )
     assert final.status.succeeded == 3
     assert final.status.completed_indexes == "0-2"
     assert max_active == 2, f"parallelism 2 never reached or exceeded: max active {max_active}"
-    indexes = sorted(p.metadata.annotations["batch.kubernetes.io/job-completion-index"]
-                     for p in kube_lab.job_pods(ns, "idx"))
+    indexes = sorted(
+        p.metadata.annotations["batch.kubernetes.io/job-completion-index"] for p in kube_lab.job_pods(ns, "idx")
+    )
     assert indexes == ["0", "1", "2"]
 
 
@@ -119,8 +124,12 @@ def test_pending_annotation_holds_pod_pending(kube_lab: KubeLab) -> None:
         return bool(cs) and cs[0].state.waiting is not None and cs[0].state.waiting.reason == "ImagePullBackOff"
 
     pod = kube_lab.wait_object(
-        "held pod waiting", kube_lab.core.list_namespaced_pod, waiting, 60,
-        namespace=ns, label_selector="batch.kubernetes.io/job-name=held",
+        "held pod waiting",
+        kube_lab.core.list_namespaced_pod,
+        waiting,
+        60,
+        namespace=ns,
+        label_selector="batch.kubernetes.io/job-name=held",
     )
     assert pod.status.phase == "Pending"
     assert pod.spec.node_name in kube_lab.nodes  # bound by the scheduler, held by kwok
@@ -144,17 +153,22 @@ def test_too_many_gpus_is_unschedulable(kube_lab: KubeLab) -> None:
         metadata=client.V1ObjectMeta(name="greedy"),
         spec=client.V1PodSpec(
             restart_policy="Never",
-            containers=[client.V1Container(
-                name="main", image="busybox:stable",
-                resources=client.V1ResourceRequirements(limits={"nvidia.com/gpu": "9"}),
-            )],
+            containers=[
+                client.V1Container(
+                    name="main",
+                    image="busybox:stable",
+                    resources=client.V1ResourceRequirements(limits={"nvidia.com/gpu": "9"}),
+                )
+            ],
         ),
     )
     kube_lab.core.create_namespaced_pod(ns, pod)
 
     def unschedulable(p: Any) -> bool:
-        return any(c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable"
-                   for c in (p.status.conditions or []))
+        return any(
+            c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable"
+            for c in (p.status.conditions or [])
+        )
 
     final = kube_lab.wait_pod(ns, "greedy", unschedulable, "Unschedulable", 30)
     assert final.status.phase == "Pending"
@@ -165,9 +179,7 @@ def test_too_many_gpus_is_unschedulable(kube_lab: KubeLab) -> None:
 
 def test_bridge_account_has_no_permissions_yet(kube_lab: KubeLab) -> None:
     ns = kube_lab.endpoints["bridge_namespace"]
-    who = client.AuthenticationV1Api(kube_lab.bridge).create_self_subject_review(
-        client.V1SelfSubjectReview()
-    )
+    who: Any = client.AuthenticationV1Api(kube_lab.bridge).create_self_subject_review(client.V1SelfSubjectReview())
     assert who.status.user_info.username == f"system:serviceaccount:{ns}:{kube_lab.endpoints['bridge_service_account']}"
     with pytest.raises(ApiException) as err:
         kube_lab.bridge_batch.list_namespaced_job(ns)
