@@ -53,7 +53,7 @@ ensure_bridge_queue_user() {
     in_root setpriv --reuid="$BRIDGE_USER" --regid="$BRIDGE_USER" --init-groups sh -ec '
         cd /tmp
         printf "%s\n" "executable = /bin/true" "hold = true" "+LabBootstrap = true" \
-            "should_transfer_files = NO" "queue" | condor_submit - >/dev/null
+            "should_transfer_files = NO" "queue" | condor_submit >/dev/null
         condor_rm -constraint "LabBootstrap =?= true" >/dev/null' ||
         die "could not create the schedd user record for $id"
     in_root condor_qusers -af User | grep -qx "$id" || die "schedd has no user record for $id"
