@@ -28,7 +28,9 @@ ensure_user() {
     if [[ -z "$have" ]]; then
         "${pre[@]}" getent passwd "$uid" >/dev/null &&
             die "uid $uid is taken by user '$("${pre[@]}" getent passwd "$uid" | cut -d: -f1)' $(where "$1")"
-        "${pre[@]}" useradd -u "$uid" -g "$gid" ${groups:+-G "$groups"} -d "$home" -M -s /bin/bash "$name"
+        local sys=()
+        ((uid >= 1000)) || sys=(-r)  # a system uid: no "outside UID_MIN" warning
+        "${pre[@]}" useradd "${sys[@]}" -u "$uid" -g "$gid" ${groups:+-G "$groups"} -d "$home" -M -s /bin/bash "$name"
     elif [[ "$have" != "$uid:$gid" ]]; then
         die "user $name is $have $(where "$1"), the lab needs $uid:$gid"
     elif [[ -n "$groups" ]] && ! "${pre[@]}" id -nG "$name" | tr ' ' '\n' | grep -qx "$groups"; then
