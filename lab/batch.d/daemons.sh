@@ -88,7 +88,7 @@ ensure_accounts() {
 start_slurmctld() {
     if running slurmctld && ((SLURM_CHANGED)); then log "slurm config changed: restarting slurmctld"; stop_daemon slurmctld; fi
     if ! running slurmctld; then
-        kill_strays '^slurmctld$'
+        kill_strays '^(slurmctld|slurmscriptd)$'
         start_daemon slurmctld /usr/sbin/slurmctld -D
     fi
     wait_for slurmctld 60 sh -c "chroot '$ROOT' scontrol ping | grep -q UP" ||

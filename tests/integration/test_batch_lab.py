@@ -188,3 +188,12 @@ def test_site_files_come_from_the_repository(batch_lab: BatchLab) -> None:
         assert not installed.exists()
     for cfg in (REPO / "adapters" / "htcondor" / "site").glob("*.config"):
         assert (batch_lab.root / "etc/condor/config.d" / f"90-site-{cfg.name}").read_bytes() == cfg.read_bytes()
+
+
+def test_bad_input_says_what_is_wrong(batch_lab: BatchLab) -> None:
+    usage = subprocess.run([str(LAB_SCRIPT), "bogus"], capture_output=True, text=True, check=False)
+    assert usage.returncode == 2
+    assert "usage: lab/batch up" in usage.stderr
+    unknown = subprocess.run([str(LAB_SCRIPT), "as", "no-such-user", "id"], capture_output=True, text=True, check=False)
+    assert unknown.returncode != 0
+    assert "no user 'no-such-user' in the lab" in unknown.stderr
