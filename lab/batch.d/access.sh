@@ -118,7 +118,7 @@ write_endpoints() {
     "node": "$HOST",
     "partitions": ["debug", "k8s"],
     "default_partition": "debug",
-    "admin_users": ["root", "slurm"],
+    "admin_users": ["root", "slurm", "$BRIDGE_USER"],
     "jwt": {$(json_map "$ACCESS/slurm/%s.jwt" root slurm "${names[@]}")},
     "site_dir": "/etc/slurm/bridge-site",
     "job_submit_lua": $lua

@@ -83,6 +83,9 @@ ensure_accounts() {
         name="${entry%%:*}"
         grep -qx "$name" <<<"$have" || in_root sacctmgr -i add user "$name" Account=physics Cluster="$CLUSTER" >/dev/null
     done
+    # The bridge administers jobs (AdminComment, release) under its own non-root identity.
+    in_root sacctmgr -n -P list user "$BRIDGE_USER" format=adminlevel | grep -qx Administrator ||
+        in_root sacctmgr -i modify user "$BRIDGE_USER" set AdminLevel=Administrator >/dev/null
 }
 
 start_slurmctld() {

@@ -103,6 +103,18 @@ def test_rest_submit_as_user_reaches_sacct(slurm_lab: SlurmLab) -> None:
     assert (rec["State"], rec["User"]) == ("COMPLETED", "alice")
 
 
+def test_bridge_user_is_a_slurm_admin_over_rest(slurm_lab: SlurmLab) -> None:
+    job = slurm_lab.sbatch("alice", "#!/bin/sh\ntrue\n", "--hold", "-o", "/dev/null")
+    try:
+        status, resp = slurm_lab.rest("POST", f"/slurm/v0.0.42/job/{job}", user="bbridge", body={"admin_comment": "b1"})
+        assert status == 200, resp
+        status, _ = slurm_lab.rest("POST", f"/slurm/v0.0.42/job/{job}", user="alice", body={"admin_comment": "forged"})
+        assert status != 200
+        assert slurm_lab.run("alice", "squeue", "-h", "-j", str(job), "-O", "admin_comment").stdout.strip() == "b1"
+    finally:
+        slurm_lab.run("alice", "scancel", str(job))
+
+
 def test_condor_vanilla_job_reaches_history(condor_lab: CondorLab) -> None:
     cluster = condor_lab.submit(
         "alice",
