@@ -18,7 +18,7 @@ spawn() {
   local name=$1; shift
   pid_of "$name" >/dev/null && return 0
   mkdir -p "$RUN" "$LOGS"
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &  # 9: the lab lock, not for daemons
   echo $! >"$RUN/$name.pid"
 }
 
