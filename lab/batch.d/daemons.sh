@@ -153,14 +153,16 @@ wait_condor() {
     wait_for "HTCondor pool" 90 condor_ready || die "HTCondor did not come up; see $LOGS/condor/ and $LOGS/condor.out"
 }
 
+no_chroot_pids() { [[ -z "$(chroot_pids)" ]]; }
+
 stop_all() {
-    local i p left
+    local i p
     for ((i = ${#DAEMONS[@]} - 1; i >= 0; i--)); do stop_daemon "${DAEMONS[i]}" 30; done
     # Whatever still runs in the chroot (job steps, user shells) was started through the lab.
-    left="$(chroot_pids)"
-    if [[ -n "$left" ]]; then
-        for p in $left; do kill -TERM "$p" 2>/dev/null || true; done
-        wait_for "chroot processes to end" 10 sh -c "[ -z \"\$(ls -l /proc/*/root 2>/dev/null | grep -F -- '-> $ROOT\$')\" ]" ||
-            for p in $(chroot_pids); do kill -KILL "$p" 2>/dev/null || true; done
-    fi
+    no_chroot_pids && return 0
+    for p in $(chroot_pids); do kill -TERM "$p" 2>/dev/null || true; done
+    wait_for "lab processes to end after SIGTERM" 3 no_chroot_pids && return 0
+    for p in $(chroot_pids); do kill -KILL "$p" 2>/dev/null || true; done
+    wait_for "lab processes to end after SIGKILL" 5 no_chroot_pids ||
+        log "still running in the lab: $(for p in $(chroot_pids); do printf '%s(%s) ' "$(cat "/proc/$p/comm")" "$p"; done)"
 }
