@@ -98,11 +98,23 @@ start_slurmctld() {
         die "slurmctld did not start; see $LOGS/slurmctld.log"
 }
 
+# Jobs slurmctld still counts as running although no slurmstepd is left (the lab was stopped
+# under them) would stay RUNNING for good: fail them the way a lost node does (NODE_FAIL).
+fail_lost_jobs() {
+    local p
+    for p in $(chroot_pids); do [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == slurmstepd ]] && return 0; done
+    [[ -n "$(in_root squeue -h -t RUNNING,COMPLETING -w "$HOST" -o %i)" ]] || return 0
+    log "failing jobs that were running when the lab stopped (NODE_FAIL)"
+    in_root scontrol update NodeName="$HOST" State=DOWN Reason="lab stopped under running jobs"
+    in_root scontrol update NodeName="$HOST" State=RESUME
+}
+
 start_slurmd() {
     if running slurmd && ((SLURM_CHANGED)); then stop_daemon slurmd; fi
     if ! running slurmd; then
         kill_strays '^slurmd$'
         start_daemon slurmd /usr/sbin/slurmd -D
+        fail_lost_jobs
     fi
     wait_for "node $HOST idle" 60 slurm_node_ok || die "node $HOST is not usable: $(in_root sinfo -h -N -o '%T %E'); see $LOGS/slurmd.log"
 }
