@@ -46,7 +46,7 @@ def bad(option: str, value: str, why: str) -> TranslationError:
 
 
 def time_limit(value: str, option: str = "--time") -> int | None:
-    """Seconds, or None for no limit. "minutes", "m:s", "h:m:s", "d-h", "d-h:m", "d-h:m:s"."""
+    """Seconds (whole minutes), or None for no limit: "m", "m:s", "h:m:s", "d-h", "d-h:m", "d-h:m:s"."""
     text = value.strip()
     if text.upper() in _UNLIMITED:
         return None
@@ -56,7 +56,8 @@ def time_limit(value: str, option: str = "--time") -> int | None:
             seconds = sum(int(g) * _UNIT_SECONDS[u] for g, u in zip(match.groups(), units, strict=True))
             if seconds > MAX_COUNT:
                 raise bad(option, value, "too long")
-            return seconds or None  # Slurm: a time limit of zero means no limit
+            # Slurm keeps whole minutes, rounding seconds up (time_str2mins); zero means no limit.
+            return -(-seconds // 60) * 60 or None
     raise bad(option, value, "use minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS")
 
 
