@@ -23,6 +23,7 @@ from bridge.domain.ir import (
     Dependencies,
     Environment,
     ExportMode,
+    Extension,
     GpuRequest,
     GpuScope,
     Identity,
@@ -85,6 +86,7 @@ class _Acc:
     open_mode: OpenMode = OpenMode.TRUNCATE
     comment: str | None = None
     warnings: list[str] = field(default_factory=list)
+    extensions: dict[str, str] = field(default_factory=dict)
 
 
 def _one_partition(value: str) -> str:
@@ -156,6 +158,7 @@ def _apply(acc: _Acc, parsed: o.Parsed, where: str, source: str, line: int | Non
         return
     if opt.dest == o.WARN:
         acc.warnings.append(f"--{opt.long} ({where}): no mail is sent for jobs run on Kubernetes")
+        acc.extensions[opt.long] = parsed.value or ""  # kept: the batch side may still mail
         return
     converter = CONVERTERS.get(opt.dest or "")
     if converter is None:
@@ -347,5 +350,6 @@ def _build(
         signal=acc.signal,
         image=_bridge_image(directives.bridge, source),
         comment=acc.comment,
+        extensions=tuple(Extension(source=Source.SLURM, name=k, value=v) for k, v in acc.extensions.items()),
         warnings=tuple(acc.warnings),
     )

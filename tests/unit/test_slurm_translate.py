@@ -145,6 +145,7 @@ def test_scripts_slurm_refuses_are_refused(body: str, message: str) -> None:
 def test_mail_options_are_accepted_with_a_warning() -> None:
     job = sbatch(script("--mail-type=END", "--mail-user=a@b"))
     assert len(job.warnings) == 2
+    assert {(e.name, e.value) for e in job.extensions} == {("mail-type", "END"), ("mail-user", "a@b")}
 
 
 def test_client_only_options_change_nothing() -> None:
