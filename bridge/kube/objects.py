@@ -15,7 +15,16 @@ from bridge.domain.errors import TranslationError
 from bridge.domain.ir import BatchJob, GpuScope, Script
 from bridge.domain.jobenv import job_variables, total_cpus, total_gpus
 from bridge.domain.naming import job_name, label_value
-from bridge.domain.policy import SitePolicy, StorageMount, check_job, resolve_image, resolve_namespace
+from bridge.domain.policy import (
+    CsiVolume,
+    HostPathVolume,
+    PvcVolume,
+    SitePolicy,
+    StorageMount,
+    check_job,
+    resolve_image,
+    resolve_namespace,
+)
 from bridge.kube import entrypoint
 from bridge.kube.settings import KubeSettings
 
@@ -116,15 +125,16 @@ def node_selector(job: BatchJob, settings: KubeSettings) -> dict[str, str]:
 
 
 def volume(mount: StorageMount) -> Obj:
-    source = mount.volume
-    if source.kind == "pvc":
-        return {"name": mount.volume_name, "persistentVolumeClaim": {"claimName": source.claim_name}}
-    if source.kind == "csi":
-        csi: Obj = {"driver": source.driver, "readOnly": mount.read_only}
-        if source.volume_attributes:
-            csi["volumeAttributes"] = dict(sorted(source.volume_attributes.items()))
-        return {"name": mount.volume_name, "csi": csi}
-    return {"name": mount.volume_name, "hostPath": {"path": source.path, "type": "Directory"}}
+    match mount.volume:
+        case PvcVolume(claim_name=claim):
+            return {"name": mount.volume_name, "persistentVolumeClaim": {"claimName": claim}}
+        case CsiVolume(driver=driver, volume_attributes=attributes):
+            csi: Obj = {"driver": driver, "readOnly": mount.read_only}
+            if attributes:
+                csi["volumeAttributes"] = dict(sorted(attributes.items()))
+            return {"name": mount.volume_name, "csi": csi}
+        case HostPathVolume(path=path):
+            return {"name": mount.volume_name, "hostPath": {"path": path, "type": "Directory"}}
 
 
 def environment(job: BatchJob) -> list[Obj]:

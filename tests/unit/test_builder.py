@@ -154,3 +154,20 @@ def test_entrypoint_signal_timer_reaches_the_script(tmp_path: Path) -> None:
     proc = _run(tmp_path, body)
     assert proc.returncode == 7
     assert (tmp_path / "work" / "slurm-42.out").read_text() == "got-usr1\n"
+
+
+def test_production_storage_table_gives_csi_and_pvc_volumes() -> None:
+    from bridge.config.settings import load_settings
+    from tests.golden.cases import EXAMPLES
+
+    settings = load_settings(EXAMPLES / "config" / "production.yaml")
+    body = script("-A atlas", "-p k8s", "-D /pnfs/example.org/data/alice", command="cat /cvmfs/x")
+    job = sbatch(body).model_copy(update={"cluster": "hpc1"})
+    objs = build_job(job, settings.site, settings.kube)
+    pod = objs.job["spec"]["template"]["spec"]
+    by_name = {v["name"]: v for v in pod["volumes"]}
+    assert by_name["storage-pnfs-example-org-data"]["csi"]["driver"] == "nfs.csi.k8s.io"
+    assert by_name["storage-gpfs-home"]["persistentVolumeClaim"] == {"claimName": "gpfs-home"}
+    assert by_name["storage-cvmfs"]["csi"]["readOnly"] is True
+    assert objs.job["metadata"]["namespace"] == "batch-atlas"
+    assert objs.job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "batch-cpu"
