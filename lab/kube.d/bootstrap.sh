@@ -74,10 +74,16 @@ write_bridge_kubeconfig() {
 }
 
 write_endpoints() {
-  local nodes gpu cpu
+  local nodes gpu cpu real=null
   nodes="$(node_names | sed 's/.*/"&"/' | paste -sd, -)"
   gpu="$(node_names | grep -- -gpu- | sed 's/.*/"&"/' | paste -sd, -)"
   cpu="$(node_names | grep -- -cpu- | sed 's/.*/"&"/' | paste -sd, -)"
+  if [[ $REAL_NODE == 1 ]]; then
+    real="{\"name\": \"$REAL_NODE_NAME\", \"node_selector\": {\"$POOL_LABEL\": \"$REAL_POOL\"},
+    \"tolerations\": [{\"key\": \"$REAL_TAINT_KEY\", \"operator\": \"Equal\", \"value\": \"true\", \"effect\": \"NoSchedule\"}],
+    \"image\": \"$LAB_IMAGE\", \"pause_image\": \"$PAUSE_IMAGE\", \"kubelet\": \"https://127.0.0.1:$KUBELET_PORT\",
+    \"containerd_socket\": \"$CTR_SOCK\", \"pod_subnet\": \"$POD_SUBNET\", \"host_changes\": \"$ORIG\"}"
+  fi
   cat >"$STATE/endpoints.json.tmp" <<JSON
 {
   "lab": "kube",
@@ -94,7 +100,8 @@ write_endpoints() {
   "pools": {"gpu": [$gpu], "cpu": [$cpu]},
   "pool_label": "$POOL_LABEL",
   "stage_annotation_prefix": "lab.batch-bridge.io/",
-  "logs": "$LOGS"
+  "logs": "$LOGS",
+  "real_node": $real
 }
 JSON
   mv "$STATE/endpoints.json.tmp" "$STATE/endpoints.json"

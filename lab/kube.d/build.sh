@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Build (or reuse cached) kube-apiserver/controller-manager/scheduler, kwok, and unpack etcd.
+# Build (or reuse cached) kube-apiserver/controller-manager/scheduler/kubelet, kwok, and unpack etcd;
+# for the real node (KUBE_LAB_REAL_NODE=1, the default) install containerd, runc and the CNI plugins
+# from Debian and build the lab's images (node/image.sh).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=common.sh
 . "$HERE/common.sh"
 
 build_kube() {
-  local want=(kube-apiserver kube-controller-manager kube-scheduler) b missing=0
+  local want=(kube-apiserver kube-controller-manager kube-scheduler kubelet) b missing=0
   for b in "${want[@]}"; do [[ -x "$KUBE_BIN/$b" ]] || missing=1; done
   ((missing)) || return 0
   command -v go >/dev/null || die "go not found (need Go >= 1.26 for Kubernetes $KUBE_VERSION)"
@@ -36,7 +38,8 @@ build_kube() {
   (cd "$src" && GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$KUBE_BIN/" \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler)
+    k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubelet)
   log "built Kubernetes $KUBE_VERSION in $((SECONDS - t0))s"
 }
 
@@ -68,10 +71,31 @@ fetch_etcd() {
   "$ETCD_ROOT/usr/bin/etcd" --version >&2
 }
 
+# Debian packages of the real node, on the host (its own apt sources; nothing else is changed).
+NODE_PACKAGES=(containerd runc containernetworking-plugins iptables debootstrap umoci skopeo)
+install_node_packages() {
+  local p missing=()
+  for p in "${NODE_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  log "installing ${missing[*]} (Debian packages for the real node)"
+  # policy-rc.d: the package must not start a system containerd; the lab runs its own.
+  local prc=/usr/sbin/policy-rc.d had_prc=1
+  [[ -e $prc ]] || { had_prc=0; printf '#!/bin/sh\nexit 101\n' >"$prc"; chmod +x "$prc"; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
+    { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; }
+  ((had_prc)) || rm -f "$prc"
+}
+
 main() {
   mkdir -p "$CACHE"
   fetch_etcd
   build_kube
   build_kwok
+  if [[ ${KUBE_LAB_REAL_NODE:-1} == 1 ]]; then
+    install_node_packages
+    "$HERE/node/image.sh" >/dev/null
+  fi
 }
 main "$@"

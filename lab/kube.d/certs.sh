@@ -73,6 +73,11 @@ make_pki() {
     # kwok plays every kubelet; system:masters keeps it simple in a lab (no Node authorizer identity).
     _cert kwok kwok-controller system:masters "" ca
     _cert front-proxy-client front-proxy-client "" "" front-proxy-ca
+    # Real node: the kubelet's identity (Node authorizer), its serving cert, and the apiserver's
+    # client cert for the kubelet API (logs, exec).
+    _cert "node-$REAL_NODE_NAME" "system:node:$REAL_NODE_NAME" system:nodes "" ca
+    _cert kubelet-serving "$REAL_NODE_NAME" "" "IP:127.0.0.1,DNS:$REAL_NODE_NAME,DNS:localhost" ca
+    _cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters "" ca
     [[ -s "$PKI/sa.key" ]] || { openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
       openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null; }
   )

@@ -63,6 +63,12 @@ start_etcd() {
 }
 
 start_apiserver() {
+  local pid
+  # An apiserver from before the real node existed cannot reach kubelets (logs): restart it once.
+  if pid="$(pid_of kube-apiserver)" && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- --kubelet-client-certificate; then
+    log "restarting kube-apiserver with the kubelet client flags"
+    stop_one kube-apiserver
+  fi
   spawn kube-apiserver "$KUBE_BIN/kube-apiserver" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
@@ -75,6 +81,9 @@ start_apiserver() {
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
     --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
+    --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP,Hostname \
     --profiling=false --v=1
   wait_for "kube-apiserver /readyz" 60 kube-apiserver api /readyz
 }

@@ -1,0 +1,309 @@
+# The lab's real node: containerd + runc (Debian) and a kubelet of the lab's Kubernetes release,
+# next to the kwok nodes. Sourced by lab/kube after common.sh, certs.sh, daemons.sh, bootstrap.sh.
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # variables are used by the files that source this one
+# shellcheck source=kube.d/node/images.sh
+. "$KUBE_D/node/images.sh"
+
+REAL_NODE="${KUBE_LAB_REAL_NODE:-1}"              # 0: kwok nodes only
+REAL_NODE_NAME="${KUBE_LAB_REAL_NODE_NAME:-real-0}"
+NODE_COMPONENTS=()
+[[ $REAL_NODE == 1 ]] && NODE_COMPONENTS=(containerd kubelet)
+REAL_POOL="real"                                  # label batch-bridge.io/pool=real
+REAL_TAINT_KEY="batch-bridge.io/real-node"        # taint <key>=true:NoSchedule, tolerate it to run here
+KUBELET_PORT="${KUBE_LAB_KUBELET_PORT:-10250}"
+KUBELET_HEALTHZ_PORT="${KUBE_LAB_KUBELET_HEALTHZ_PORT:-10248}"
+REAL_MAX_PODS="${KUBE_LAB_REAL_MAX_PODS:-110}"
+POD_SUBNET="${KUBE_LAB_POD_SUBNET:-10.217.0.0/24}"  # pod addresses on the bridge; never routed
+CNI_BRIDGE="bblab0"
+NODE_DIR="$STATE/node"
+CTR_SOCK="$NODE_DIR/containerd.sock"
+ORIG="$NODE_DIR/host-orig"                        # host state recorded before the first start
+# Sysctls the kubelet (protectKernelDefaults=false) or CNI may set; restored by down.
+NODE_SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom
+  kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward)
+# Host paths the kubelet/containerd/CNI create on their own (not configurable, or hard-coded);
+# removed by down only if they did not exist before the first start.
+NODE_HOST_PATHS=(/run/containerd /run/netns /var/run/netns /var/lib/cni /var/log/containers /var/log/pods
+  /etc/cni /var/lib/kubelet /var/lib/containerd /opt/containerd)
+CGROUP_ROOT=/sys/fs/cgroup
+
+ctr_() { ctr --address "$CTR_SOCK" --namespace k8s.io "$@"; }
+
+# Record the host's original state once (kept until down has reverted it).
+record_host() {
+  [[ -s "$ORIG/done" ]] && return 0
+  mkdir -p "$ORIG"
+  local s p
+  for s in "${NODE_SYSCTLS[@]}"; do printf '%s=%s\n' "$s" "$(sysctl -n "$s")"; done >"$ORIG/sysctl"
+  for p in "${NODE_HOST_PATHS[@]}"; do [[ -e $p || -L $p ]] && echo "$p"; done >"$ORIG/paths"
+  { ls -1 /run/netns 2>/dev/null || true; } >"$ORIG/netns"
+  { ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1; } >"$ORIG/links"
+  for p in "$CGROUP_ROOT"/*/kubepods; do [[ -d $p ]] && echo "$p"; done >"$ORIG/cgroups" || true
+  : >"$ORIG/iptables"
+  if command -v iptables-save >/dev/null; then
+    for p in iptables ip6tables; do
+      "$p-save" 2>/dev/null | sed -n "s/^:\([^ ]*\) .*/$p \1/p" >>"$ORIG/iptables" || true
+    done
+  fi
+  date -u +%FT%TZ >"$ORIG/done"
+}
+
+write_node_config() {
+  mkdir -p "$NODE_DIR"/{cni/net.d,cni/ipam,cni/cache,containerd,kubelet,pod-logs}
+  cat >"$NODE_DIR/containerd.toml" <<TOML
+version = 2
+root = "$NODE_DIR/containerd/root"
+state = "$NODE_DIR/containerd/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "$CTR_SOCK"
+[debug]
+  level = "warn"
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "$PAUSE_IMAGE"
+    # The lab runs without CAP_SYS_RESOURCE: runc could not lower oom_score_adj for any sandbox.
+    restrict_oom_score_adj = true
+    disable_apparmor = true
+    enable_selinux = false
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      snapshotter = "overlayfs"
+      default_runtime_name = "runc"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+          SystemdCgroup = false
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "$NODE_DIR/cni/net.d"
+      max_conf_num = 1
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "$NODE_DIR/containerd/opt"
+TOML
+  # A bridge without an address on the host (isGateway false), no masquerading, no default route:
+  # pods reach nothing off their own subnet, and nothing is routed off the machine.
+  cat >"$NODE_DIR/cni/net.d/10-batch-bridge-lab.conflist" <<JSON
+{"cniVersion": "1.0.0", "name": "batch-bridge-lab", "plugins": [
+  {"type": "bridge", "bridge": "$CNI_BRIDGE", "isGateway": false, "isDefaultGateway": false,
+   "ipMasq": false, "hairpinMode": false,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_SUBNET"}]], "dataDir": "$NODE_DIR/cni/ipam"}}
+]}
+JSON
+  cat >"$NODE_DIR/kubelet.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: 127.0.0.1
+port: $KUBELET_PORT
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $KUBELET_HEALTHZ_PORT
+tlsCertFile: $PKI/kubelet-serving.crt
+tlsPrivateKeyFile: $PKI/kubelet-serving.key
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization: {mode: Webhook}
+containerRuntimeEndpoint: unix://$CTR_SOCK
+cgroupDriver: cgroupfs
+failCgroupV1: false          # this machine has cgroup v1 hierarchies
+failSwapOn: false
+oomScoreAdj: 0               # no CAP_SYS_RESOURCE: the kubelet cannot lower its own score
+maxPods: $REAL_MAX_PODS
+podLogsDir: $NODE_DIR/pod-logs
+resolvConf: /etc/resolv.conf
+registerNode: true
+registerWithTaints:
+- {key: $REAL_TAINT_KEY, value: "true", effect: NoSchedule}
+serializeImagePulls: false
+imageGCHighThresholdPercent: 100   # never collect the lab's locally built images
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
+nodeStatusUpdateFrequency: 10s
+logging: {verbosity: 1}
+YAML
+  _kubeconfig_cert "$NODE_DIR/kubelet.kubeconfig" "system:node:$REAL_NODE_NAME" "node-$REAL_NODE_NAME"
+}
+
+ctr_ready() { ctr --address "$CTR_SOCK" version >/dev/null 2>&1; }
+
+start_containerd() {
+  pid_of containerd >/dev/null && return 0
+  # umask 022: the lab's kubeconfig writer leaves 077, and snapshot directories made under it are
+  # unreadable to the pods' non-root users ("stat /bin/sh: permission denied").
+  umask 022
+  spawn containerd containerd --config "$NODE_DIR/containerd.toml"
+  wait_for containerd 30 containerd ctr_ready
+}
+
+# Import the locally built images unless containerd already has this build of them.
+import_images() {
+  local dir=$1 img
+  for img in lab-runtime pause; do
+    if [[ "$(cat "$NODE_DIR/imported-$img" 2>/dev/null)" == "$dir" ]] && ctr_ images ls -q | grep -qx "$(
+      [[ $img == pause ]] && echo "$PAUSE_IMAGE" || echo "$LAB_IMAGE")"; then continue; fi
+    ctr_ images import --snapshotter overlayfs "$dir/$img.tar" >/dev/null
+    echo "$dir" >"$NODE_DIR/imported-$img"
+  done
+}
+
+real_node_ready() {
+  api "/api/v1/nodes/$REAL_NODE_NAME" | grep -q '"type":"Ready","status":"True"'
+}
+
+# The kubelet refuses a loopback --node-ip ("nodeIP can't be loopback address") and then sets no
+# address at all, so the apiserver could not reach it for logs/exec. The lab's node address is
+# loopback: set it once as admin; the kubelet's failing address setter never overwrites it.
+set_node_addresses() {
+  api "/api/v1/nodes/$REAL_NODE_NAME" | grep -q '"address":"127.0.0.1"' && return 0
+  api "/api/v1/nodes/$REAL_NODE_NAME/status" -X PATCH -H 'Content-Type: application/strategic-merge-patch+json' \
+    --data "{\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"},{\"type\":\"Hostname\",\"address\":\"$REAL_NODE_NAME\"}]}}" \
+    >/dev/null || die "cannot set the addresses of node $REAL_NODE_NAME"
+}
+
+start_kubelet() {
+  pid_of kubelet >/dev/null && return 0
+  umask 022
+  spawn kubelet "$KUBE_BIN/kubelet" --config="$NODE_DIR/kubelet.yaml" \
+    --kubeconfig="$NODE_DIR/kubelet.kubeconfig" --root-dir="$NODE_DIR/kubelet" \
+    --hostname-override="$REAL_NODE_NAME" --node-ip=127.0.0.1 \
+    --node-labels="$POOL_LABEL=$REAL_POOL,type=real"
+}
+
+start_real_node() {
+  [[ $REAL_NODE == 1 ]] || return 0
+  local t0=$SECONDS images
+  if ! command -v containerd >/dev/null || ! command -v runc >/dev/null || [[ ! -x /usr/lib/cni/bridge ]]; then
+    die "containerd, runc, CNI plugins missing (lab/kube build installs them)"
+  fi
+  images="$("$KUBE_D/node/image.sh")"
+  record_host
+  write_node_config
+  start_containerd
+  import_images "$images"
+  start_kubelet
+  wait_for "node $REAL_NODE_NAME Ready" 60 kubelet real_node_ready
+  set_node_addresses
+  log "real node $REAL_NODE_NAME Ready in $((SECONDS - t0))s"
+}
+
+# --- stop and revert --------------------------------------------------------------------------------
+
+# Our shims: containerd-shim-runc-v2 processes started with our containerd's socket address.
+_our_shims() {
+  local p
+  for p in /proc/[0-9]*; do
+    [[ "$(readlink "$p/exe" 2>/dev/null)" == */containerd-shim-runc-v2 ]] || continue
+    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "-address $CTR_SOCK" && echo "${p#/proc/}"
+  done
+  return 0
+}
+
+_kill_containers() {
+  ctr_ready || return 0
+  local t i
+  for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
+  for ((i = 0; i < 50; i++)); do
+    ctr_ tasks ls 2>/dev/null | grep -q RUNNING || break
+    sleep 0.1
+  done
+  for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$t" >/dev/null 2>&1 || true; done
+  for t in $(ctr_ containers ls -q 2>/dev/null); do ctr_ containers delete "$t" >/dev/null 2>&1 || true; done
+}
+
+_unmount_under() {
+  local dir=$1 m
+  # Deepest first; lazily, so a busy mount cannot block down.
+  awk -v d="$dir/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
+_rm_cgroup_tree() {
+  local top=$1 d
+  [[ -d $top ]] || return 0
+  find "$top" -depth -type d 2>/dev/null | while read -r d; do rmdir "$d" 2>/dev/null || true; done
+}
+
+revert_host() {
+  [[ -s "$ORIG/done" ]] || return 0
+  local line key val p ns
+  # Network namespaces the CRI created, then the bridge (the veths went with their namespaces).
+  for ns in /run/netns/*; do
+    [[ -e $ns ]] || continue
+    ns=${ns##*/}
+    grep -qx "$ns" "$ORIG/netns" && continue
+    [[ $ns == cni-* ]] || continue
+    umount -l "/run/netns/$ns" 2>/dev/null || true
+    rm -f "/run/netns/$ns"
+  done
+  grep -qx "$CNI_BRIDGE" "$ORIG/links" || ip link del "$CNI_BRIDGE" 2>/dev/null || true
+  # cgroups the kubelet created (kubepods tree in every v1 hierarchy).
+  for p in "$CGROUP_ROOT"/*/kubepods; do
+    [[ -d $p ]] || continue
+    grep -qx "$p" "$ORIG/cgroups" || _rm_cgroup_tree "$p"
+  done
+  # iptables chains the kubelet made (KUBE-*), only those that were not there before.
+  if command -v iptables-save >/dev/null; then
+    for p in iptables ip6tables; do
+      local table chain
+      for table in filter nat mangle; do
+        for chain in $("$p-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p'); do
+          grep -qx "$p $chain" "$ORIG/iptables" && continue
+          # Drop jumps into it from built-in chains, then flush and delete it.
+          { "$p-save" -t "$table" | grep -- "-j $chain\b" || true; } | sed 's/^-A /-D /' | while read -r line; do
+            # shellcheck disable=SC2086  # the rule is a list of arguments
+            "$p" -t "$table" $line 2>/dev/null || true
+          done
+          "$p" -t "$table" -F "$chain" 2>/dev/null || true
+        done
+        for chain in $("$p-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p'); do
+          grep -qx "$p $chain" "$ORIG/iptables" || "$p" -t "$table" -X "$chain" 2>/dev/null || true
+        done
+      done
+    done
+  fi
+  while IFS='=' read -r key val; do
+    [[ "$(sysctl -n "$key")" == "$val" ]] || sysctl -q -w "$key=$val" >/dev/null
+  done <"$ORIG/sysctl"
+  for p in "${NODE_HOST_PATHS[@]}"; do
+    [[ -e $p || -L $p ]] || continue
+    grep -qx "$p" "$ORIG/paths" && continue
+    _unmount_under "$p"
+    rm -rf "$p"
+  done
+  rm -rf "$ORIG"
+}
+
+stop_real_node() {
+  stop_one kubelet
+  _kill_containers
+  stop_one containerd
+  local pid
+  for pid in $(_our_shims); do kill -KILL "$pid" 2>/dev/null || true; done
+  _unmount_under "$NODE_DIR"
+  revert_host
+}
+
+real_node_status() {
+  [[ $REAL_NODE == 1 ]] || return 0
+  local rc=0 body
+  if api /readyz >/dev/null 2>&1 && real_node_ready 2>/dev/null; then
+    echo "real node $REAL_NODE_NAME Ready (label $POOL_LABEL=$REAL_POOL, taint $REAL_TAINT_KEY=true:NoSchedule)"
+    body="$(api "/api/v1/pods?fieldSelector=spec.nodeName=$REAL_NODE_NAME")" || true
+    # namespace/name phase, one per line (no jq on the host).
+    python3 - "$body" <<'PY' || true
+import json, sys
+items = json.loads(sys.argv[1] or "{}").get("items", [])
+print(f"pods on the real node: {len(items)}")
+for p in items:
+    print(f"  {p['metadata']['namespace']}/{p['metadata']['name']} {p['status'].get('phase')}")
+PY
+  else
+    echo "real node $REAL_NODE_NAME not Ready"; rc=1
+  fi
+  [[ -s "$ORIG/done" ]] && echo "host changes recorded since $(cat "$ORIG/done"): $ORIG"
+  return $rc
+}

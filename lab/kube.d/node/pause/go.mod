@@ -1,0 +1,3 @@
+module batchbridge.lab/pause
+
+go 1.21
