@@ -50,7 +50,7 @@ record_host() {
 }
 
 write_node_config() {
-  mkdir -p "$NODE_DIR"/{cni/net.d,cni/ipam,cni/cache,containerd,kubelet,pod-logs}
+  mkdir -p "$NODE_DIR"/{cni/net.d,cni/ipam,containerd,kubelet,pod-logs}
   cat >"$NODE_DIR/containerd.toml" <<TOML
 version = 2
 root = "$NODE_DIR/containerd/root"
@@ -149,8 +149,16 @@ import_images() {
   done
 }
 
+# Ready, as reported by the running kubelet: its /healthz answers and the Ready condition was
+# posted after it started (a Node left Ready by a stopped kubelet stays so for ~40 s).
 real_node_ready() {
-  api "/api/v1/nodes/$REAL_NODE_NAME" | grep -q '"type":"Ready","status":"True"'
+  local pid started hb
+  pid="$(pid_of kubelet)" || return 1
+  curl -sf "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz" >/dev/null || return 1
+  started="$(date -u -d "@$(stat -c %Y "/proc/$pid")" +%FT%TZ)"
+  hb="$(api "/api/v1/nodes/$REAL_NODE_NAME" |
+    grep -o '"type":"Ready","status":"True","lastHeartbeatTime":"[^"]*"' | cut -d'"' -f12)" || return 1
+  [[ -n $hb && ! $hb < $started ]]
 }
 
 # The kubelet refuses a loopback --node-ip ("nodeIP can't be loopback address") and then sets no
@@ -284,23 +292,25 @@ stop_real_node() {
   local pid
   for pid in $(_our_shims); do kill -KILL "$pid" 2>/dev/null || true; done
   _unmount_under "$NODE_DIR"
+  # Every pod is gone with its network namespace: release their addresses (no CNI DEL ran).
+  rm -rf "$NODE_DIR/cni/ipam"
   revert_host
 }
 
 real_node_status() {
   [[ $REAL_NODE == 1 ]] || return 0
-  local rc=0 body
+  local rc=0
   if api /readyz >/dev/null 2>&1 && real_node_ready 2>/dev/null; then
     echo "real node $REAL_NODE_NAME Ready (label $POOL_LABEL=$REAL_POOL, taint $REAL_TAINT_KEY=true:NoSchedule)"
-    body="$(api "/api/v1/pods?fieldSelector=spec.nodeName=$REAL_NODE_NAME")" || true
     # namespace/name phase, one per line (no jq on the host).
-    python3 - "$body" <<'PY' || true
+    api "/api/v1/pods?fieldSelector=spec.nodeName=$REAL_NODE_NAME" | python3 -c '
 import json, sys
-items = json.loads(sys.argv[1] or "{}").get("items", [])
-print(f"pods on the real node: {len(items)}")
+items = json.load(sys.stdin).get("items", [])
+print("pods on the real node:", len(items))
 for p in items:
-    print(f"  {p['metadata']['namespace']}/{p['metadata']['name']} {p['status'].get('phase')}")
-PY
+    m = p["metadata"]
+    print("  " + m["namespace"] + "/" + m["name"], p["status"].get("phase"))
+' || true
   else
     echo "real node $REAL_NODE_NAME not Ready"; rc=1
   fi
