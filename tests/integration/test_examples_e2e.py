@@ -242,6 +242,7 @@ def test_queue_from(bridge: Bridge) -> None:
     home = bridge.user.home
     assert bridge.output(home / "from.run01.out") == "sample=run01 energy=13\n"
     assert bridge.output(home / "from.run02.out") == "sample=run02 energy=14\n"
+    assert bridge.output(home / "from.run01.err") == bridge.output(home / "from.run02.err") == ""
 
 
 def test_condor_variables_seen_by_the_job(bridge: Bridge, tmp_path: Path) -> None:
