@@ -60,7 +60,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [grpc]
   address = "$CTR_SOCK"
 [debug]
-  level = "warn"
+  level = "info"   # start_containerd waits for the CRI's "Start streaming server" line
 [plugins]
   [plugins."io.containerd.grpc.v1.cri"]
     sandbox_image = "$PAUSE_IMAGE"
@@ -129,13 +129,19 @@ YAML
 
 ctr_ready() { ctr --address "$CTR_SOCK" version >/dev/null 2>&1; }
 
+# The CRI service answers "server is not initialized yet" until it has recovered its state, and a
+# kubelet started before that exits at once. It logs this line just before it is initialized.
+cri_ready() { ctr_ready && tail -c +"$1" "$LOGS/containerd.log" | grep -q 'Start streaming server'; }
+
 start_containerd() {
   pid_of containerd >/dev/null && return 0
+  local from
+  from=$(($(stat -c %s "$LOGS/containerd.log" 2>/dev/null || echo 0) + 1))
   # umask 022: the lab's kubeconfig writer leaves 077, and snapshot directories made under it are
   # unreadable to the pods' non-root users ("stat /bin/sh: permission denied").
   umask 022
   spawn containerd containerd --config "$NODE_DIR/containerd.toml"
-  wait_for containerd 30 containerd ctr_ready
+  wait_for "containerd CRI" 60 containerd cri_ready "$from"
 }
 
 # Import the locally built images unless containerd already has this build of them.
