@@ -63,6 +63,10 @@ class Bridge:
         self.next_id += 1
         return self.base_id + self.next_id
 
+    def peek_id(self) -> int:
+        """The job id the next `run` will use (to prepare files at its paths)."""
+        return self.base_id + self.next_id + 1
+
     def run(
         self, path: Path, *, submit_dir: Path | None = None, extra: list[str] | None = None, timeout: float = 120
     ) -> Run:
@@ -130,10 +134,12 @@ def _env(text: str) -> dict[str, str]:
 # --- Slurm -----------------------------------------------------------------------------------------
 
 
-def test_hello(bridge: Bridge) -> None:
+def test_hello(bridge: Bridge, batch_lab: BatchLab) -> None:
+    path = bridge.user.home / f"slurm-{bridge.peek_id()}.out"
+    batch_lab.run(bridge.user.name, "sh", "-c", f"echo stale > {path}")  # default open mode: truncate
     run = bridge.run(SLURM / "hello.sh")
     _succeeded(run)
-    out = bridge.output(bridge.user.home / f"slurm-{run.job_id}.out")
+    out = bridge.output(path)
     # The image has no passwd entry for alice: GNU `id -un` then prints the uid AND fails, so the
     # example's `|| id -u` fallback prints it a second time (a Slurm node would say "as alice").
     uid = bridge.user.uid
@@ -204,7 +210,7 @@ def test_patterns_chdir_append_and_error_file(bridge: Bridge, batch_lab: BatchLa
     u = bridge.user
     logs = u.data / "logs"
     batch_lab.run(u.name, "mkdir", "-p", str(logs))  # as Slurm would need: the user makes logs/
-    job_id = bridge.base_id + bridge.next_id + 1  # the id bridge.run will use
+    job_id = bridge.peek_id()
     out = logs / f"patterns-{job_id}-{bridge.node.name}.out"
     err = logs / f"patterns-{u.name}-{job_id:04d}.err"
     batch_lab.run(u.name, "sh", "-c", f"echo 'from an earlier run' > {out}")  # --open-mode=append keeps it
