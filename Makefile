@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup venv lab-up lab-down lab-status demo test lint unit bench
+.PHONY: setup venv lab-up lab-down lab-status demo translate-demo test lint unit bench
 
 ## setup: everything on a fresh machine: Python env, then both labs built (cached) and started
 setup: venv lab-up
@@ -27,8 +27,12 @@ lab-status:
 	-lab/kube status
 	-lab/batch status
 
-## demo: the main job
+## demo: the main job: the examples translated, created as the bridge, run for real as alice
 demo: venv
+	lab/demo
+
+## translate-demo: one translation, no lab needed
+translate-demo: venv
 	$(BIN)/batch-bridge translate examples/slurm/array.sh --config examples/config/lab.yaml \
 		--user alice --uid 2001 --gid 2001 --groups 3000 --submit-dir /lab/gpfs/home/alice --job-id 1234
 

@@ -3,4 +3,4 @@
 #SBATCH --partition=k8s
 #SBATCH --time=00:05:00
 #SBATCH --mem=256M
-echo "hello from $(hostname) as $(id -un 2>/dev/null || id -u), job $SLURM_JOB_ID"
+echo "hello from $(hostname) as $(whoami 2>/dev/null || id -u), job $SLURM_JOB_ID"

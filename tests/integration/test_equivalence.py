@@ -40,7 +40,8 @@ CRAFTED = {
     "gpus": "#!/bin/sh\n#SBATCH --gres=gpu:2 --mem-per-gpu=1G -n 2 --tmp=3G\necho\n",
     "per-cpu": "#!/bin/sh\n#SBATCH --mem-per-cpu=700 -c 4 -t 45:30\necho\n",
     "chdir": "#!/bin/sh\n#SBATCH -D /lab/pnfs/data/alice -i in.txt -o out.txt --open-mode=append\necho\n",
-    "misc": "#!/bin/sh\n#SBATCH --requeue --comment='two words' -d afterok:1 -A physics -q normal\necho\n",
+    # {dep} is a held job submitted first: slurmctld refuses dependencies on unknown jobs.
+    "misc": "#!/bin/sh\n#SBATCH --requeue --comment='two words' -d afterok:{dep} -A physics -q normal\necho\n",
 }
 REFUSED = {
     "no-shebang": "echo hi\n",
@@ -147,7 +148,16 @@ def test_examples_read_as_slurmctld_stores_them(slurm_lab: SlurmLab, example: Pa
 
 @pytest.mark.parametrize("name", sorted(CRAFTED))
 def test_option_forms_read_as_slurmctld_stores_them(slurm_lab: SlurmLab, name: str) -> None:
-    _submit_and_compare(slurm_lab, CRAFTED[name], str(slurm_lab.users["alice"].home))
+    home = str(slurm_lab.users["alice"].home)
+    body = CRAFTED[name]
+    if "{dep}" not in body:
+        _submit_and_compare(slurm_lab, body, home)
+        return
+    dep = slurm_lab.sbatch("alice", CRAFTED["defaults"], "--hold", cwd=home)
+    try:
+        _submit_and_compare(slurm_lab, body.replace("{dep}", str(dep)), home)
+    finally:
+        slurm_lab.run("alice", "scancel", str(dep), check=False)
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))

@@ -140,10 +140,10 @@ def test_hello(bridge: Bridge, batch_lab: BatchLab) -> None:
     run = bridge.run(SLURM / "hello.sh")
     _succeeded(run)
     out = bridge.output(path)
-    # The image has no passwd entry for alice: GNU `id -un` then prints the uid AND fails, so the
-    # example's `|| id -u` fallback prints it a second time (a Slurm node would say "as alice").
+    # The image has no passwd entry for alice: `whoami` fails and the example falls back to the uid
+    # (a Slurm node would say "as alice").
     uid = bridge.user.uid
-    assert re.fullmatch(rf"hello from \S+ as (alice|{uid}\n{uid}), job {run.job_id}\n", out), out
+    assert re.fullmatch(rf"hello from \S+ as (alice|{uid}), job {run.job_id}\n", out), out
 
 
 def test_exit_code_and_output_of_a_failing_script(bridge: Bridge, tmp_path: Path) -> None:
