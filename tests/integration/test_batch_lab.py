@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.batch_lab import LAB_SCRIPT, REPO, BatchLab, CondorLab, SlurmLab, state_dir, wait_until
+from tests.fixtures.batch_lab import LAB_SCRIPT, REPO, BatchLab, CondorLab, SlurmLab, state_dir
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
