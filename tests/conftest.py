@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytest_plugins = ["tests.fixtures.batch_lab", "tests.fixtures.kube_lab"]
@@ -32,8 +34,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A skipped integration test fails the run; in CI, so does a run with no integration test."""
-    import os
-
     problem = None
     if _skipped_integration:
         problem = f"{len(_skipped_integration)} integration test(s) were skipped: {_skipped_integration[:5]}"
