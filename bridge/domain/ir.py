@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -176,6 +177,13 @@ class ArraySpec(Model):
         if list(self.indexes) != sorted(set(self.indexes)):
             raise ValueError("array indexes must be sorted and unique")
         return self
+
+    @property
+    def progression(self) -> tuple[int, int] | None:
+        """(start, step) when the indexes are an arithmetic progression, else None."""
+        idx = self.indexes
+        step = idx[1] - idx[0] if len(idx) > 1 else 1
+        return (idx[0], step) if all(b - a == step for a, b in pairwise(idx)) else None
 
 
 class DependencyKind(StrEnum):

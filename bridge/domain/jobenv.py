@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from itertools import pairwise
 from types import MappingProxyType
 from typing import Final
 
@@ -42,9 +41,8 @@ def _array(job: BatchJob, pick: Callable[[tuple[int, ...]], int]) -> str | None:
 def _array_step(job: BatchJob) -> str | None:
     if job.array is None:
         return None
-    idx = job.array.indexes
-    steps = {b - a for a, b in pairwise(idx)}
-    return str(steps.pop()) if len(steps) == 1 else "1"
+    progression = job.array.progression
+    return str(progression[1]) if progression else "1"
 
 
 def _mem(job: BatchJob) -> tuple[str, str] | None:

@@ -9,8 +9,6 @@ image; ``sleep`` and ``kill`` only when a ``--signal`` timer is requested.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
-from itertools import pairwise
 
 from bridge.domain import wellknown as wk
 from bridge.domain.ir import BatchJob, Command, OpenMode, PathField, PathTemplate, Placeholder, Source
@@ -26,16 +24,6 @@ _RUNTIME_VALUE = {
     "SLURM_NODELIST": "$bb_node",
     "SLURMD_NODENAME": "$bb_node",
 }
-
-
-def affine(indexes: Sequence[int]) -> tuple[int, int] | None:
-    """(start, step) when ``indexes`` is an arithmetic progression, else None."""
-    if len(indexes) == 1:
-        return indexes[0], 1
-    step = indexes[1] - indexes[0]
-    if all(b - a == step for a, b in pairwise(indexes)):
-        return indexes[0], step
-    return None
 
 
 def _printf_literal(text: str) -> str:
@@ -62,7 +50,7 @@ def path_expr(template: PathTemplate, cwd: str) -> str:
 def _task_lines(job: BatchJob) -> list[str]:
     if job.array is None:
         return ["bb_task=0"]
-    progression = affine(job.array.indexes)
+    progression = job.array.progression
     if progression is not None:
         start, step = progression
         return [f"bb_task=$(({start} + ${{JOB_COMPLETION_INDEX:-0}} * {step}))"]

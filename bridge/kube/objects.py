@@ -12,7 +12,7 @@ from typing import Any
 
 from bridge.domain import wellknown as wk
 from bridge.domain.errors import TranslationError
-from bridge.domain.ir import BatchJob, GpuScope, Script
+from bridge.domain.ir import ArraySpec, BatchJob, GpuScope, Script
 from bridge.domain.jobenv import job_variables, total_cpus, total_gpus
 from bridge.domain.naming import job_name, label_value
 from bridge.domain.policy import (
@@ -64,18 +64,18 @@ def batch_labels(job: BatchJob) -> dict[str, str]:
     return out
 
 
-def _array_text(indexes: tuple[int, ...]) -> str:
-    progression = entrypoint.affine(indexes)
+def _array_text(array: ArraySpec) -> str:
+    progression = array.progression
     if progression is None:
-        return ",".join(map(str, indexes))
+        return ",".join(map(str, array.indexes))
     start, step = progression
-    return f"{start}-{indexes[-1]}" + (f":{step}" if step != 1 else "")
+    return f"{start}-{array.indexes[-1]}" + (f":{step}" if step != 1 else "")
 
 
 def batch_annotations(job: BatchJob) -> dict[str, str]:
     out = {wk.ANN_JOB_NAME: job.name, wk.ANN_SOURCE_ID: job.source_id, wk.ANN_SUBMIT_DIR: job.submit_dir}
     optional = {
-        wk.ANN_ARRAY_INDEXES: _array_text(job.array.indexes) if job.array else None,
+        wk.ANN_ARRAY_INDEXES: _array_text(job.array) if job.array else None,
         wk.ANN_DEPENDENCIES: json.dumps(job.dependencies.model_dump(mode="json"), sort_keys=True)
         if job.dependencies.items
         else None,
@@ -253,7 +253,7 @@ def build_job(job: BatchJob, policy: SitePolicy, settings: KubeSettings) -> JobO
     data = {wk.KEY_ENTRYPOINT: entrypoint.render(job)}
     if isinstance(job.payload, Script):
         data[wk.KEY_SCRIPT] = job.payload.body
-    if job.array is not None and entrypoint.affine(job.array.indexes) is None:
+    if job.array is not None and job.array.progression is None:
         data[wk.KEY_ARRAY_INDEXES] = "".join(f"{i}\n" for i in job.array.indexes)
     config_map: Obj = {
         "apiVersion": "v1",

@@ -13,7 +13,7 @@ from adapters.slurm.translate import SubmitContext, translate
 from bridge.domain import wellknown as wk
 from bridge.domain.errors import TranslationError
 from bridge.domain.ir import BatchJob
-from bridge.kube import entrypoint
+from bridge.domain.policy import HostPathVolume, StorageMount
 from bridge.kube.objects import build_job
 from bridge.kube.settings import KubeSettings
 from tests.unit.helpers import ALICE, POLICY, sbatch, script
@@ -102,9 +102,10 @@ def _run(
     job = translate(body, ctx)
     mount = tmp_path / "cm"
     mount.mkdir(exist_ok=True)
-    files = {wk.KEY_ENTRYPOINT: entrypoint.render(job), wk.KEY_SCRIPT: body}
-    if job.array is not None and entrypoint.affine(job.array.indexes) is None:
-        files[wk.KEY_ARRAY_INDEXES] = "".join(f"{i}\n" for i in job.array.indexes)
+    here = StorageMount(prefix=str(tmp_path), volume=HostPathVolume(path=str(tmp_path)))
+    files: dict[str, str] = build_job(job, POLICY.model_copy(update={"storage": (here,)}), KubeSettings()).config_map[
+        "data"
+    ]
     for name, text in files.items():
         (mount / name).write_text(text.replace(wk.CONFIG_MOUNT + "/", f"{mount}/"))
     run_env = {"PATH": os.environ["PATH"], "BATCH_BRIDGE_NODE_NAME": "node7", **(env or {})}
