@@ -9,6 +9,30 @@ from pydantic import Field
 from bridge.domain.ir import Model
 
 
+class SlurmTransportSettings(Model):
+    kind: Literal["rest", "cli"] = Field(
+        default="rest", description="slurmrestd with a JWT (works from a pod), or the Slurm CLI's --json on this host."
+    )
+    rest_url: str = Field(default="http://127.0.0.1:6820", description="slurmrestd base URL.")
+    rest_user: str = Field(default="bbridge", description="X-SLURM-USER-NAME: the bridge's Slurm administrator.")
+    token_file: str = Field(
+        default="/var/run/secrets/batch-bridge/slurm-jwt", description="File holding the JWT; re-read when it changes."
+    )
+    cli_prefix: tuple[str, ...] = Field(
+        default=(), description="argv prefix for the Slurm commands (e.g. a wrapper that enters the Slurm host)."
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one Slurm call.")
+
+
+class SlurmDaemonSettings(Model):
+    partitions: tuple[str, ...] = Field(
+        default=("k8s",), description="Bridged partitions: the daemon takes only their jobs (job_submit.lua's list)."
+    )
+    transport: SlurmTransportSettings = Field(
+        default_factory=SlurmTransportSettings, description="How the daemon talks to slurmctld."
+    )
+
+
 class SlurmSettings(Model):
     unknown_options: Literal["error", "warn"] = Field(
         default="error",
@@ -17,3 +41,6 @@ class SlurmSettings(Model):
     )
     max_array_size: int = Field(default=1001, ge=1, description="Slurm's MaxArraySize: indexes must be below it.")
     default_partition: str | None = Field(default=None, description="Partition of jobs that name none.")
+    daemon: SlurmDaemonSettings = Field(
+        default_factory=lambda: SlurmDaemonSettings(), description="The adapter daemon (batch-bridge run slurm)."
+    )

@@ -42,6 +42,18 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("-o", "--output", choices=sorted(FORMATS), default="yaml")
     tr.add_argument("args", nargs="*", help="arguments for the batch script")
 
+    run = sub.add_parser("run", help="run an adapter daemon (as the unprivileged bridge user)")
+    run.add_argument("adapter", choices=["slurm"], help="which front door")
+    run.add_argument("--config", type=Path, help="bridge configuration YAML")
+    run.add_argument("--kubeconfig", help="kubeconfig of the bridge's ServiceAccount (default: in-cluster)")
+    run.add_argument("--log-format", choices=["text", "json"], default="text")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    rb = sub.add_parser("rbac", help="print the Role and RoleBinding the daemons need in a namespace")
+    rb.add_argument("--namespace", required=True, help="namespace the jobs run in")
+    rb.add_argument("--service-account", default="batch-bridge/batch-bridge", help="NAMESPACE/NAME of the bridge SA")
+    rb.add_argument("-o", "--output", choices=sorted(FORMATS), default="yaml")
+
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     cfg_sub.add_parser("schema", help="print the configuration's JSON schema")
@@ -72,6 +84,24 @@ def _translate(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _run(ns: argparse.Namespace) -> int:
+    from bridge.cli.run import run_slurm, setup_logging
+
+    setup_logging(ns.log_format, ns.log_level)
+    return run_slurm(load_settings(ns.config), ns.kubeconfig)
+
+
+def _rbac(ns: argparse.Namespace) -> int:
+    from bridge.kube.client import RBAC_RULES
+    from bridge.kube.rbac import namespace_grant
+
+    sa_ns, _, sa_name = ns.service_account.partition("/")
+    if not sa_name:
+        raise BridgeError("--service-account must be NAMESPACE/NAME")
+    sys.stdout.write(FORMATS[ns.output](namespace_grant(ns.namespace, sa_ns, sa_name, RBAC_RULES)))
+    return 0
+
+
 def _config(ns: argparse.Namespace) -> int:
     if ns.config_command == "schema":
         print(json.dumps(schema(), indent=2))
@@ -86,7 +116,7 @@ def _config(ns: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
-    handlers = {"translate": _translate, "config": _config}
+    handlers = {"translate": _translate, "config": _config, "run": _run, "rbac": _rbac}
     try:
         return handlers[ns.command](ns)
     except ConfigError as exc:

@@ -18,6 +18,7 @@ from adapters.htcondor.settings import CondorSettings
 from adapters.slurm.settings import SlurmSettings
 from bridge.domain.errors import BridgeError
 from bridge.domain.policy import SitePolicy
+from bridge.engine.settings import EngineSettings
 from bridge.kube.settings import KubeSettings
 
 
@@ -37,6 +38,7 @@ class BridgeSettings(BaseSettings):
     kube: KubeSettings = Field(default_factory=KubeSettings, description="How jobs become Kubernetes objects.")
     slurm: SlurmSettings = Field(default_factory=SlurmSettings, description="The Slurm front door.")
     htcondor: CondorSettings = Field(default_factory=CondorSettings, description="The HTCondor front door.")
+    engine: EngineSettings = Field(default_factory=EngineSettings, description="How the adapter daemons reconcile.")
 
     @classmethod
     def settings_customise_sources(

@@ -38,6 +38,11 @@ class Identity(Model):
     uid: NonNegativeInt
     gid: NonNegativeInt
     groups: tuple[NonNegativeInt, ...] = Field(default=(), description="Supplementary gids.")
+    home: str | None = Field(default=None, description="Home directory from NSS (the pod's HOME and passwd entry).")
+    shell: str | None = Field(default=None, description="Login shell from NSS (the pod's passwd entry).")
+    group_names: tuple[tuple[NonNegativeInt, str], ...] = Field(
+        default=(), description="(gid, name) of the primary and supplementary groups, for the pod's group file."
+    )
 
 
 class GpuScope(StrEnum):
@@ -171,11 +176,16 @@ class IOSpec(Model):
 class ArraySpec(Model):
     indexes: tuple[NonNegativeInt, ...] = Field(min_length=1)
     throttle: PositiveInt | None = None
+    task_ids: tuple[str, ...] = Field(
+        default=(), description="The batch system's own id of each task, parallel to indexes (empty: not known yet)."
+    )
 
     @model_validator(mode="after")
     def _sorted_unique(self) -> ArraySpec:
         if list(self.indexes) != sorted(set(self.indexes)):
             raise ValueError("array indexes must be sorted and unique")
+        if self.task_ids and len(self.task_ids) != len(self.indexes):
+            raise ValueError("task_ids must name every array index")
         return self
 
     @property
@@ -228,6 +238,7 @@ class BatchJob(Model):
 
     source: Source
     source_id: str = Field(description="The batch system's id: Slurm job id, HTCondor cluster.proc.")
+    submit_time: datetime | None = Field(default=None, description="When the batch system accepted the job.")
     cluster: str = Field(description="Name of the batch cluster / pool.")
     name: str
     identity: Identity

@@ -29,7 +29,13 @@ ANN_COMMENT: Final = f"{PREFIX}/comment"
 ANN_WARNINGS: Final = f"{PREFIX}/warnings"
 ANN_REQUEUE: Final = f"{PREFIX}/requeue"
 
-# Files inside the per-job ConfigMap, mounted read-only into the pod.
+# The job's files (entrypoint, script, passwd...): pod-template annotations under this prefix, read
+# through a downwardAPI volume; a ConfigMap (same keys) only when they would not fit in annotations.
+FILE_PREFIX: Final = f"file.{PREFIX}/"
+KEY_PASSWD: Final = "passwd"
+KEY_GROUP: Final = "group"
+
+# Files mounted read-only into the pod.
 CONFIG_MOUNT: Final = "/batch-bridge"
 SCRATCH_MOUNT: Final = "/scratch"  # per-job emptyDir
 KEY_ENTRYPOINT: Final = "entrypoint.sh"

@@ -36,13 +36,18 @@ CONTAINER = "job"
 
 @dataclass(frozen=True)
 class JobObjects:
-    """What one batch job becomes: a ConfigMap (entrypoint, script) and a batch/v1 Job."""
+    """What one batch job becomes: a batch/v1 Job, and a ConfigMap only when its files are too big.
 
-    config_map: Obj
+    The job's files (entrypoint, script, passwd, group) travel as pod-template annotations read
+    through a downwardAPI volume: one object, one write. Above ``kube.max_annotation_bytes`` they go
+    to a ConfigMap that the client creates after the Job, owned by it (the pod waits for it).
+    """
+
     job: Obj
+    config_map: Obj | None = None
 
     def as_list(self) -> list[Obj]:
-        return [self.config_map, self.job]
+        return [self.job] if self.config_map is None else [self.config_map, self.job]
 
 
 def object_name(job: BatchJob) -> str:
@@ -137,8 +142,17 @@ def volume(mount: StorageMount) -> Obj:
             return {"name": mount.volume_name, "hostPath": {"path": path, "type": "Directory"}}
 
 
+def _login_variables(job: BatchJob) -> dict[str, str]:
+    ident = job.identity
+    out = {"USER": ident.user, "LOGNAME": ident.user}
+    if ident.home:
+        out["HOME"] = ident.home
+    return out
+
+
 def environment(job: BatchJob) -> list[Obj]:
-    merged = dict(job.environment.variables)
+    merged = _login_variables(job)  # what a login shell has; the job's own environment overrides it
+    merged.update(job.environment.variables)
     merged.update(job_variables(job))  # the batch system's own variables win, as in Slurm
     env: list[Obj] = [{"name": k, "value": v} for k, v in merged.items()]
     env.append({"name": entrypoint.NODE_ENV, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}})
@@ -160,9 +174,60 @@ def security_context(job: BatchJob, settings: KubeSettings) -> Obj:
     return ctx  # never fsGroup: it chowns whole site file systems recursively
 
 
+def passwd_file(job: BatchJob) -> str:
+    """/etc/passwd for the pod: the system entries every image has, then the submitting user."""
+    i = job.identity
+    return (
+        "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        f"{i.user}:x:{i.uid}:{i.gid}::{i.home or job.working_dir}:{i.shell or '/bin/sh'}\n"
+    )
+
+
+def group_file(job: BatchJob) -> str:
+    i = job.identity
+    names = dict(i.group_names)
+    lines = ["root:x:0:", "nogroup:x:65534:"]
+    lines.append(f"{names.get(i.gid, i.user)}:x:{i.gid}:")
+    lines += [f"{names.get(g, f'g{g}')}:x:{g}:{i.user}" for g in i.groups if g != i.gid]
+    return "\n".join(lines) + "\n"
+
+
+def job_files(job: BatchJob, settings: KubeSettings) -> dict[str, str]:
+    """Every file the pod reads from /batch-bridge (and /etc), by key."""
+    files = {wk.KEY_ENTRYPOINT: entrypoint.render(job)}
+    if isinstance(job.payload, Script):
+        files[wk.KEY_SCRIPT] = job.payload.body
+    if job.array is not None and job.array.progression is None:
+        files[wk.KEY_ARRAY_INDEXES] = "".join(f"{i}\n" for i in job.array.indexes)
+    if settings.user_files:
+        files[wk.KEY_PASSWD] = passwd_file(job)
+        files[wk.KEY_GROUP] = group_file(job)
+    return files
+
+
+def _user_file_mounts(settings: KubeSettings) -> list[Obj]:
+    if not settings.user_files:
+        return []
+    return [
+        {"name": CONFIG_VOLUME, "mountPath": f"/etc/{key}", "subPath": key, "readOnly": True}
+        for key in (wk.KEY_PASSWD, wk.KEY_GROUP)
+    ]
+
+
+def files_volume(name: str, files: dict[str, str], in_config_map: bool) -> Obj:
+    if in_config_map:
+        return {"name": CONFIG_VOLUME, "configMap": {"name": name, "defaultMode": 0o555}}
+    items = [
+        {"path": key, "fieldRef": {"fieldPath": f"metadata.annotations['{wk.FILE_PREFIX}{key}']"}} for key in files
+    ]
+    return {"name": CONFIG_VOLUME, "downwardAPI": {"items": items, "defaultMode": 0o555}}
+
+
 def container(job: BatchJob, image: str, policy: SitePolicy, settings: KubeSettings) -> Obj:
     mounts: list[Obj] = [
         {"name": CONFIG_VOLUME, "mountPath": wk.CONFIG_MOUNT, "readOnly": True},
+        *_user_file_mounts(settings),
         {"name": SCRATCH_VOLUME, "mountPath": wk.SCRATCH_MOUNT},
     ]
     mounts += [{"name": m.volume_name, "mountPath": m.prefix, "readOnly": m.read_only} for m in policy.storage]
@@ -182,7 +247,7 @@ def container(job: BatchJob, image: str, policy: SitePolicy, settings: KubeSetti
     }
 
 
-def pod_spec(job: BatchJob, name: str, image: str, policy: SitePolicy, settings: KubeSettings) -> Obj:
+def pod_spec(job: BatchJob, image: str, files: Obj, policy: SitePolicy, settings: KubeSettings) -> Obj:
     spec: Obj = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -191,7 +256,7 @@ def pod_spec(job: BatchJob, name: str, image: str, policy: SitePolicy, settings:
         "securityContext": security_context(job, settings),
         "containers": [container(job, image, policy, settings)],
         "volumes": [
-            {"name": CONFIG_VOLUME, "configMap": {"name": name, "defaultMode": 0o555}},
+            files,
             {"name": SCRATCH_VOLUME, "emptyDir": {}},
             *(volume(m) for m in policy.storage),
         ],
@@ -216,7 +281,7 @@ def _check_shape(job: BatchJob, settings: KubeSettings) -> None:
         raise TranslationError(f"script is larger than {settings.max_script_bytes} bytes")
 
 
-def job_spec(job: BatchJob, name: str, meta: Obj, image: str, policy: SitePolicy, settings: KubeSettings) -> Obj:
+def job_spec(job: BatchJob, meta: Obj, image: str, files: Obj, policy: SitePolicy, settings: KubeSettings) -> Obj:
     spec: Obj = {"backoffLimit": 0}
     if job.array is not None:
         count = len(job.array.indexes)
@@ -235,41 +300,56 @@ def job_spec(job: BatchJob, name: str, meta: Obj, image: str, policy: SitePolicy
         spec["activeDeadlineSeconds"] = job.time_limit_s
     if settings.ttl_seconds_after_finished is not None:
         spec["ttlSecondsAfterFinished"] = settings.ttl_seconds_after_finished
-    spec["template"] = {"metadata": meta, "spec": pod_spec(job, name, image, policy, settings)}
+    spec["template"] = {"metadata": meta, "spec": pod_spec(job, image, files, policy, settings)}
     return spec
 
 
+def _annotation_bytes(annotations: dict[str, str]) -> int:
+    return sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+
+
 def build_job(job: BatchJob, policy: SitePolicy, settings: KubeSettings) -> JobObjects:
-    """The ConfigMap and Job for ``job``; raises PolicyError/TranslationError with the user's reason."""
+    """The Job (and, for big files, a ConfigMap) for ``job``; raises PolicyError/TranslationError."""
     check_job(job, policy)
     _check_shape(job, settings)
     image = resolve_image(job, policy)
     name, namespace = object_name(job), resolve_namespace(job, policy)
-    meta: Obj = {"labels": batch_labels(job), "annotations": batch_annotations(job)}
-    job_labels = dict(meta["labels"])
+    labels, annotations = batch_labels(job), batch_annotations(job)
+    files = job_files(job, settings)
+    file_annotations = {wk.FILE_PREFIX + key: text for key, text in files.items()}
+    in_config_map = _annotation_bytes(annotations) + _annotation_bytes(file_annotations) > settings.max_annotation_bytes
+    pod_annotations = dict(annotations) if in_config_map else {**annotations, **file_annotations}
+    meta: Obj = {"labels": labels, "annotations": pod_annotations}
+    job_labels = dict(labels)
     kueue = settings.kueue_queue_per_queue.get(job.queue or "") or settings.kueue_queue
     if kueue:
         job_labels[wk.LABEL_KUEUE_QUEUE] = kueue
-    data = {wk.KEY_ENTRYPOINT: entrypoint.render(job)}
-    if isinstance(job.payload, Script):
-        data[wk.KEY_SCRIPT] = job.payload.body
-    if job.array is not None and job.array.progression is None:
-        data[wk.KEY_ARRAY_INDEXES] = "".join(f"{i}\n" for i in job.array.indexes)
-    config_map: Obj = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(meta["labels"])},
-        "data": data,
-    }
+    volume_files = files_volume(name, files, in_config_map)
     kube_job: Obj = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": job_labels,
-            "annotations": dict(meta["annotations"]),
-        },
-        "spec": job_spec(job, name, meta, image, policy, settings),
+        "metadata": {"name": name, "namespace": namespace, "labels": job_labels, "annotations": dict(annotations)},
+        "spec": job_spec(job, meta, image, volume_files, policy, settings),
     }
-    return JobObjects(config_map=config_map, job=kube_job)
+    if not in_config_map:
+        return JobObjects(job=kube_job)
+    config_map: Obj = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "data": files,
+    }
+    return JobObjects(job=kube_job, config_map=config_map)
+
+
+def owned_by(obj: Obj, owner: Obj) -> Obj:
+    """``obj`` with an ownerReference to the created ``owner`` (its uid is known only after creation)."""
+    meta = owner["metadata"]
+    ref = {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "blockOwnerDeletion": False,
+    }
+    return {**obj, "metadata": {**obj["metadata"], "ownerReferences": [ref]}}

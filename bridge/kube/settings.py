@@ -47,5 +47,17 @@ class KubeSettings(Model):
     node_selector: dict[str, str] = Field(default_factory=dict, description="Added to every job's pods.")
     tolerations: list[dict[str, Any]] = Field(default_factory=list, description="Added to every job's pods.")
     max_script_bytes: int = Field(
-        default=900_000, ge=1, description="Largest script carried in the job's ConfigMap (limit 1 MiB)."
+        default=900_000, ge=1, description="Largest script a job may carry (a ConfigMap holds at most 1 MiB)."
+    )
+    max_annotation_bytes: int = Field(
+        default=200_000,
+        ge=0,
+        le=250_000,
+        description="Files (script, entrypoint) travel as pod annotations up to this size (the apiserver allows "
+        "256 KiB of annotations per object); bigger ones go to a ConfigMap owned by the Job (a second write).",
+    )
+    user_files: bool = Field(
+        default=True,
+        description="Mount /etc/passwd and /etc/group made from the submitter's NSS record, so whoami, id -un "
+        "and ~ work in the pod as on the login node.",
     )

@@ -73,6 +73,14 @@ install_site_files() {
     rm -rf "$ROOT/etc/slurm/bridge-site.new"
     mkdir -p "$ROOT/etc/slurm/bridge-site.new"
     if [[ -d "$sdir" ]]; then cp -a "$sdir/." "$ROOT/etc/slurm/bridge-site.new/"; fi
+    if [[ -f "$sdir/site.lua" ]]; then
+        # The lab's admins by uid: root, SlurmUser and the bridge (lua has no getpwnam).
+        sed -e "s|admin_uids = { 0 }|admin_uids = { 0, $(in_root id -u slurm), $(in_root id -u "$BRIDGE_USER") }|" \
+            "$sdir/site.lua" >"$ROOT/etc/slurm/bridge-site.new/site.lua"
+    fi
+    if [[ -d "$ROOT/etc/slurm/bridge-site" ]] && ! diff -rq "$ROOT/etc/slurm/bridge-site" "$ROOT/etc/slurm/bridge-site.new" >/dev/null; then
+        SLURM_CHANGED=1  # job_submit.lua reads site.lua only when slurmctld (re)loads it
+    fi
     rm -rf "$ROOT/etc/slurm/bridge-site"; mv "$ROOT/etc/slurm/bridge-site.new" "$ROOT/etc/slurm/bridge-site"
     chmod -R a+rX "$ROOT/etc/slurm/bridge-site"
     if [[ -f "$sdir/job_submit.lua" ]]; then

@@ -14,7 +14,7 @@ from bridge.domain import wellknown as wk
 from bridge.domain.errors import TranslationError
 from bridge.domain.ir import BatchJob
 from bridge.domain.policy import HostPathVolume, StorageMount
-from bridge.kube.objects import build_job
+from bridge.kube.objects import build_job, job_files
 from bridge.kube.settings import KubeSettings
 from tests.unit.helpers import ALICE, POLICY, sbatch, script
 
@@ -103,9 +103,8 @@ def _run(
     mount = tmp_path / "cm"
     mount.mkdir(exist_ok=True)
     here = StorageMount(prefix=str(tmp_path), volume=HostPathVolume(path=str(tmp_path)))
-    files: dict[str, str] = build_job(job, POLICY.model_copy(update={"storage": (here,)}), KubeSettings()).config_map[
-        "data"
-    ]
+    build_job(job, POLICY.model_copy(update={"storage": (here,)}), KubeSettings())  # the policy accepts it
+    files = job_files(job, KubeSettings())
     for name, text in files.items():
         (mount / name).write_text(text.replace(wk.CONFIG_MOUNT + "/", f"{mount}/"))
     run_env = {"PATH": os.environ["PATH"], "BATCH_BRIDGE_NODE_NAME": "node7", **(env or {})}

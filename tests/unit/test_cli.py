@@ -21,7 +21,7 @@ def test_translate_prints_yaml_objects(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert code == 0
     kinds = [d["kind"] for d in yaml.safe_load_all(out)]
-    assert kinds == ["ConfigMap", "Job"]
+    assert kinds == ["Job"]  # the files travel as pod annotations
 
 
 def test_translate_json_and_submit_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_translate_json_and_submit_files(capsys: pytest.CaptureFixture[str], tmp
     doc = json.loads(capsys.readouterr().out)
     assert code == 0
     assert doc["kind"] == "List"
-    assert len(doc["items"]) == 6
+    assert [i["kind"] for i in doc["items"]] == ["Job"] * 3  # queue 3: one Job per proc
 
 
 def test_errors_name_file_and_line_and_exit_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

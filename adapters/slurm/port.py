@@ -1,0 +1,170 @@
+"""The Slurm side of the engine's BatchPort: bridged jobs in, AdminComment, release and wake-ups out.
+
+A job is bridged when it is in a bridged partition and its AdminComment carries the marker
+job_submit.lua wrote (users cannot write AdminComment). Its phase, for the shared state machine:
+
+| Slurm                                             | phase    |
+|---------------------------------------------------|----------|
+| an ended state (COMPLETED, FAILED, CANCELLED...)  | FINAL    |
+| RUNNING or SUSPENDED, or PENDING after release    | RELEASED |
+| PENDING, Reason=BeginTime, the user's --begin due | READY    |
+| PENDING for any other reason (Dependency, hold)   | WAITING  |
+
+slurmctld evaluates dependencies before the begin time, so Reason=BeginTime on a held job means
+nothing but the bridge's hold keeps it: Slurm would start it now. A dependency that can never be
+satisfied ends the job (SchedulerParameters=kill_invalid_depend).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from adapters.slurm import marker as mk
+from adapters.slurm.record import Payload, base_state, parse_payload, to_ir
+from adapters.slurm.settings import SlurmSettings
+from adapters.slurm.transport import SlurmTransport
+from bridge.domain.errors import TranslationError
+from bridge.domain.ir import BatchJob, Source
+from bridge.domain.lifecycle import BatchPhase, Outcome
+from bridge.domain.policy import normalise
+from bridge.engine.identity import from_nss
+from bridge.engine.ports import BatchRecord
+
+ENDED: Final = frozenset(
+    {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+)
+RUNNING: Final = frozenset({"RUNNING", "SUSPENDED"})
+# Paths the shim may append a reason to: no blanks or brackets, so its sed can read them back.
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+@%,=:~-]+$")
+UNACCOUNTED = (
+    "ended without batch-bridge's outcome: the exit code in sacct was not set by the bridge "
+    "(the job was completed or killed outside it)"
+)
+
+
+@dataclass(frozen=True)
+class SlurmJob:
+    record: Mapping[str, Any]
+    marker: mk.Marker
+    payload: Payload | None
+
+    @property
+    def state(self) -> str:
+        return base_state(self.record)
+
+
+def phase(job: SlurmJob, now: datetime) -> BatchPhase:
+    state = job.state
+    if state in ENDED:
+        return BatchPhase.FINAL
+    if state in RUNNING or job.marker.released:
+        return BatchPhase.RELEASED
+    if job.record.get("state_reason") == "BeginTime" and job.marker.begin <= now.timestamp():
+        return BatchPhase.READY
+    return BatchPhase.WAITING
+
+
+class SlurmPort:
+    source = Source.SLURM
+
+    def __init__(
+        self,
+        transport: SlurmTransport,
+        settings: SlurmSettings,
+        cluster: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        identity: Callable[[str, int, int], Any] = from_nss,
+    ) -> None:
+        self.transport, self.settings, self.cluster, self.clock = transport, settings, cluster, clock
+        self.partitions = frozenset(settings.daemon.partitions)
+        self._identity = identity
+
+    # --- intake ----------------------------------------------------------------------------------
+    def poll(self) -> list[BatchRecord]:
+        now = self.clock()
+        out: list[BatchRecord] = []
+        for rec in self.transport.jobs():
+            if rec.get("partition") not in self.partitions:
+                continue
+            marker = mk.parse(rec.get("admin_comment"))
+            if marker is None:
+                continue
+            job = SlurmJob(rec, marker, parse_payload(rec.get("extra")))
+            key = str(rec["job_id"])
+            out.append(
+                BatchRecord(
+                    key=key,
+                    phase=phase(job, now),
+                    outcome_known=marker.outcome_known,
+                    kube_id=key,
+                    reported=marker.text,
+                    running=job.state in RUNNING,
+                    native=job,
+                )
+            )
+        return out
+
+    def to_ir(self, record: BatchRecord) -> BatchJob:
+        job: SlurmJob = record.native
+        if job.payload is None:
+            raise TranslationError("the submitted script is no longer in the job record (Extra was cleared)")
+        rec = job.record
+        identity = self._identity(str(rec["user_name"]), int(rec["user_id"]), int(rec["group_id"]))
+        begin = datetime.fromtimestamp(job.marker.begin, UTC) if job.marker.begin else None
+        try:
+            return to_ir(rec, job.payload, identity, self.settings, self.cluster, self.clock(), begin)
+        except ValueError as exc:  # pydantic: a value the IR refuses
+            raise TranslationError(f"the job record does not describe a job the bridge can run: {exc}") from None
+
+    # --- batch-side actions ----------------------------------------------------------------------
+    def report(self, record: BatchRecord, text: str) -> None:
+        job: SlurmJob = record.native
+        self.transport.update(record.key, job.marker.with_text(text).render())
+
+    def release(self, record: BatchRecord, text: str) -> None:
+        job: SlurmJob = record.native
+        marker = replace(job.marker, released=True).with_text(text)
+        self.transport.update(record.key, marker.render(), release=True, clear_extra=True)
+
+    def finish(self, record: BatchRecord, outcome: Outcome) -> None:
+        job: SlurmJob = record.native
+        if job.marker.outcome_known:  # written before: never a second, different outcome
+            self.signal(record)
+            return
+        marker = job.marker.with_outcome(outcome)
+        err = self._stderr_path(job) if outcome.failed and not job.marker.released else None
+        text = marker.render()
+        if err:
+            text = text.replace("] ", f" err={err}] ", 1)
+        pending = job.state not in RUNNING
+        self.transport.update(record.key, text, release=pending, clear_extra=pending)
+        if not pending:
+            self.transport.signal([record.key])
+
+    def signal(self, record: BatchRecord) -> None:
+        self.transport.signal([record.key])
+
+    def audit(self, record: BatchRecord) -> None:
+        job: SlurmJob = record.native
+        if job.marker.outcome_known or not job.marker.released or job.state not in ("COMPLETED", "FAILED"):
+            return
+        marker = replace(job.marker, unaccounted=True).with_text(UNACCOUNTED)
+        self.transport.annotate_ended(record.key, marker.render())
+
+    def _stderr_path(self, job: SlurmJob) -> str | None:
+        """Where the shim appends the reason of a failure found before the job ran (refusal, image)."""
+        payload = job.payload
+        if payload is None:
+            return None
+        pattern = payload.stderr or payload.stdout or f"slurm-{job.record['job_id']}.out"
+        values = {"%j": str(job.record["job_id"]), "%u": str(job.record.get("user_name", "")), "%%": "%"}
+        for key, value in values.items():
+            pattern = pattern.replace(key, value)
+        if "%" in pattern:
+            return None
+        path = normalise(pattern, str(job.record.get("current_working_directory") or "/"))
+        return path if _SAFE_PATH.match(path) else None

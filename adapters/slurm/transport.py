@@ -1,0 +1,172 @@
+"""The narrow port to slurmctld, and its two backends: slurmrestd with a JWT, and the Slurm CLI's --json.
+
+Both speak the same job records (OpenAPI v0.0.42 ``job_info``): slurmrestd returns them, and
+``squeue --json`` prints the same schema. Every call is one Slurm RPC (bulk where Slurm has a bulk
+form); the daemon's poll is one ``jobs()`` call whatever the number of jobs. Nothing here runs a
+shell: the CLI backend passes argv lists, and values never reach a command line unquoted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from bridge.domain.errors import BridgeError
+
+Record = dict[str, Any]
+API = "v0.0.42"
+
+
+class SlurmError(BridgeError):
+    """slurmctld (or slurmrestd) refused or failed a request; the message is Slurm's own."""
+
+
+class SlurmTransport(Protocol):
+    name: str
+
+    def jobs(self) -> list[Record]:
+        """Every job slurmctld holds in memory (pending, running and recently ended)."""
+        ...
+
+    def script(self, job_id: str) -> str:
+        """The batch script as slurmctld stores it."""
+        ...
+
+    def update(self, job_id: str, admin_comment: str, release: bool = False, clear_extra: bool = False) -> None:
+        """Set AdminComment; with ``release`` also StartTime=now; ``clear_extra`` empties Extra. One RPC."""
+        ...
+
+    def signal(self, job_ids: Sequence[str], signal: str = "URG") -> None:
+        """Send ``signal`` to the batch step (the gateway shim) of each job."""
+        ...
+
+    def annotate_ended(self, job_id: str, admin_comment: str) -> None:
+        """Set AdminComment of a job that has ended (in the accounting record)."""
+        ...
+
+
+# --- slurmrestd ------------------------------------------------------------------------------------
+class RestTransport:
+    """slurmrestd with ``X-SLURM-USER-NAME``/``X-SLURM-USER-TOKEN``; the token file is re-read on change."""
+
+    name = "rest"
+
+    def __init__(self, url: str, user: str, token_file: str, timeout_s: float = 10.0) -> None:
+        self.url, self.user, self.token_file, self.timeout = url.rstrip("/"), user, token_file, timeout_s
+        self._token: tuple[float, str] | None = None
+
+    def _token_value(self) -> str:
+        path = Path(self.token_file)
+        mtime = path.stat().st_mtime
+        if self._token is None or self._token[0] != mtime:
+            self._token = (mtime, path.read_text().strip())
+        return self._token[1]
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("X-SLURM-USER-NAME", self.user)
+        req.add_header("X-SLURM-USER-TOKEN", self._token_value())
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                payload = resp.read()
+        except urllib.error.HTTPError as exc:
+            payload = exc.read()
+            raise SlurmError(f"slurmrestd {method} {path}: HTTP {exc.code}: {_errors(payload)}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise SlurmError(f"slurmrestd {method} {path}: {exc}") from None
+        result = json.loads(payload or b"{}")
+        if result.get("errors"):
+            raise SlurmError(f"slurmrestd {method} {path}: {_errors(payload)}")
+        return result
+
+    def jobs(self) -> list[Record]:
+        jobs: list[Record] = self._call("GET", f"/slurm/{API}/jobs/").get("jobs", [])
+        return jobs
+
+    def script(self, job_id: str) -> str:
+        # slurmrestd has no batch-script endpoint; slurmdbd keeps it (AccountingStoreFlags=job_script).
+        result = self._call("GET", f"/slurmdb/{API}/job/{urllib.parse.quote(job_id)}")
+        for job in result.get("jobs", []):
+            script = job.get("script")
+            if script:
+                return str(script)
+        raise SlurmError(f"job {job_id}: slurmdbd has no batch script (is AccountingStoreFlags=job_script set?)")
+
+    def update(self, job_id: str, admin_comment: str, release: bool = False, clear_extra: bool = False) -> None:
+        body: dict[str, Any] = {"admin_comment": admin_comment}
+        if clear_extra:
+            body["extra"] = ""
+        if release:
+            body["begin_time"] = {"set": True, "infinite": False, "number": int(time.time())}
+        self._call("POST", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}", body)
+
+    def signal(self, job_ids: Sequence[str], signal: str = "URG") -> None:
+        for job_id in job_ids:
+            query = urllib.parse.urlencode({"signal": signal, "flags": "BATCH_JOB"})
+            self._call("DELETE", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}?{query}")
+
+    def annotate_ended(self, job_id: str, admin_comment: str) -> None:
+        # While slurmctld still holds the ended job (MinJobAge) an update reaches the accounting record too.
+        self.update(job_id, admin_comment)
+
+
+def _errors(payload: bytes) -> str:
+    try:
+        data = json.loads(payload or b"{}")
+    except ValueError:
+        return payload.decode(errors="replace")[:300]
+    errs = data.get("errors") or []
+    return "; ".join(str(e.get("description") or e.get("error") or e) for e in errs) or "no detail"
+
+
+# --- Slurm CLI -------------------------------------------------------------------------------------
+class CliTransport:
+    """The Slurm commands on this host (or behind ``prefix``, e.g. a wrapper entering a Slurm host)."""
+
+    name = "cli"
+
+    def __init__(self, prefix: Sequence[str] = (), timeout_s: float = 30.0) -> None:
+        self.prefix, self.timeout = list(prefix), timeout_s
+
+    def _run(self, *argv: str) -> str:
+        try:
+            proc = subprocess.run(
+                [*self.prefix, *argv], capture_output=True, text=True, timeout=self.timeout, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SlurmError(f"{argv[0]}: {exc}") from None
+        if proc.returncode != 0:
+            raise SlurmError(f"{' '.join(argv[:2])}: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc.stdout
+
+    def jobs(self) -> list[Record]:
+        jobs: list[Record] = json.loads(self._run("squeue", "--json", "--states=all")).get("jobs", [])
+        return jobs
+
+    def script(self, job_id: str) -> str:
+        return self._run("scontrol", "write", "batch_script", job_id, "-")
+
+    def update(self, job_id: str, admin_comment: str, release: bool = False, clear_extra: bool = False) -> None:
+        argv = ["scontrol", "update", f"JobId={job_id}", f"AdminComment={admin_comment}"]
+        if clear_extra:
+            argv.append("Extra=")
+        if release:
+            argv.append("StartTime=now")
+        self._run(*argv)
+
+    def signal(self, job_ids: Sequence[str], signal: str = "URG") -> None:
+        if job_ids:
+            self._run("scancel", "--batch", f"--signal={signal}", *job_ids)
+
+    def annotate_ended(self, job_id: str, admin_comment: str) -> None:
+        self._run("sacctmgr", "-i", "modify", "job", "where", f"jobid={job_id}", "set", f"AdminComment={admin_comment}")

@@ -1,0 +1,85 @@
+"""``batch-bridge run slurm``: the adapter daemon, until SIGTERM/SIGINT.
+
+It refuses to run as root: the daemons run as the unprivileged bridge user, with the batch system's
+administrator token and the ServiceAccount's kubeconfig (or in-cluster credentials).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from adapters.slurm.port import SlurmPort
+from adapters.slurm.transport import CliTransport, RestTransport, SlurmTransport
+from bridge.config.settings import BridgeSettings
+from bridge.domain.errors import BridgeError
+from bridge.engine.reconciler import Reconciler, summary
+from bridge.kube.client import Kube, api_client
+
+log = logging.getLogger("batch-bridge")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def setup_logging(fmt: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def slurm_transport(settings: BridgeSettings) -> SlurmTransport:
+    t = settings.slurm.daemon.transport
+    if t.kind == "rest":
+        return RestTransport(t.rest_url, t.rest_user, t.token_file, t.timeout_s)
+    return CliTransport(t.cli_prefix, t.timeout_s)
+
+
+def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
+    if os.geteuid() == 0 and not allow_root:
+        raise BridgeError("refusing to run as root: start the daemon as the unprivileged bridge user (e.g. bbridge)")
+    port = SlurmPort(slurm_transport(settings), settings.slurm, settings.cluster)
+    kube = Kube(api_client(kubeconfig))
+    reconciler = Reconciler(port, kube, settings.site, settings.kube, settings.engine)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    reconciler.start()
+    log.info(
+        "batch-bridge slurm adapter: cluster %s, partitions %s, transport %s",
+        settings.cluster,
+        ",".join(settings.slurm.daemon.partitions),
+        settings.slurm.daemon.transport.kind,
+    )
+    while not reconciler.synced() and not stop.wait(0.1):
+        pass
+    log.info("ready: watches synced, first poll done (%s)", json.dumps(summary(reconciler)))
+    last = time.monotonic()
+    while not stop.wait(1.0):
+        if time.monotonic() - last >= 60:
+            log.info("status %s", json.dumps(summary(reconciler)))
+            last = time.monotonic()
+    log.info("stopping: %s", json.dumps(summary(reconciler)))
+    reconciler.stop()
+    return 0

@@ -1,0 +1,378 @@
+"""The level-triggered reconciler both front doors share.
+
+Desired state comes from the batch system (one batched poll per interval, through a BatchPort);
+observed state from the reflectors' watch of Jobs and pods. Each batch key is reconciled by one worker
+at a time: the row of ``bridge.domain.lifecycle.TRANSITIONS`` for (batch phase, outcome known,
+Kubernetes phase) names the action. Keys are queued by every poll and by every watch change, so a
+pod's end reaches the batch system without waiting for the next poll.
+
+No local database, on purpose: everything the bridge must remember lives where it cannot be lost or
+diverge - the batch record (the adapter's marker: held, released, outcome) and the Kubernetes objects
+(deterministic names, labels, annotations, status). A restarted daemon lists both and lands on the
+same rows; create is create-or-adopt, release and signal are repeatable, and an outcome once written
+is read back, never recomputed. The in-memory ``_Memo`` only bridges the gap until the next poll shows
+what this process just wrote (it is never the truth for anything the batch record already says).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.domain import wellknown as wk
+from bridge.domain.errors import TranslationError
+from bridge.domain.lifecycle import Action, BatchPhase, KubePhase, Outcome, decide
+from bridge.domain.policy import SitePolicy
+from bridge.domain.states import JobState
+from bridge.engine.observe import JobSummary, Observation, PodSummary, observe, outcome_of, summarise_job, summarise_pod
+from bridge.engine.ports import BatchPort, BatchRecord
+from bridge.engine.settings import EngineSettings
+from bridge.engine.workqueue import WorkQueue
+from bridge.kube.client import Kube, KubeError
+from bridge.kube.objects import build_job
+from bridge.kube.reflector import Key, Reflector
+from bridge.kube.settings import KubeSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Memo:
+    released: bool = False
+    outcome: Outcome | None = None
+    reported: str = ""
+    report_at: float = 0.0
+    signal_at: float = 0.0
+
+
+@dataclass
+class Stats:
+    created: int = 0
+    adopted: int = 0
+    released: int = 0
+    finished: int = 0
+    refused: int = 0
+    deleted: int = 0
+    errors: int = 0
+    polls: int = 0
+
+
+def refusal(exc: TranslationError) -> Outcome:
+    return Outcome(state=JobState.FAILED, exit_code=1, reason=f"refused by batch-bridge: {exc}")
+
+
+class Reconciler:
+    def __init__(
+        self,
+        port: BatchPort,
+        kube: Kube,
+        policy: SitePolicy,
+        kube_settings: KubeSettings,
+        settings: EngineSettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.port, self.kube, self.policy, self.kube_settings, self.settings = (
+            port,
+            kube,
+            policy,
+            kube_settings,
+            settings,
+        )
+        self.clock = clock
+        self.queue = WorkQueue()
+        self.stats = Stats()
+        self.stop_event = threading.Event()
+        self.polled = threading.Event()
+        self._lock = threading.Lock()
+        self._records: dict[str, BatchRecord] = {}
+        self._by_kube_id: dict[str, list[str]] = {}
+        self._memo: dict[str, _Memo] = defaultdict(_Memo)
+        self._jobs_by_source: dict[str, Key] = {}
+        self._pods_by_job: dict[tuple[str, str], set[Key]] = defaultdict(set)
+        self._orphan_polls: dict[str, int] = defaultdict(int)
+        selector = ",".join(
+            f"{k}={v}"
+            for k, v in (
+                (wk.LABEL_MANAGED_BY, wk.MANAGED_BY_VALUE),
+                (wk.LABEL_SOURCE, port.source.value),
+                (wk.LABEL_CLUSTER, port.cluster),
+            )
+        )
+        namespaces: tuple[str | None, ...] = settings.watch_namespaces or (None,)
+        batch, core = kube.batch, kube.core
+        self.jobs: list[Reflector[JobSummary]] = [
+            Reflector(
+                "jobs",
+                batch.list_namespaced_job if ns else batch.list_job_for_all_namespaces,
+                selector,
+                summarise_job,
+                self._job_changed,
+                ns,
+            )
+            for ns in namespaces
+        ]
+        self.pods: list[Reflector[PodSummary]] = [
+            Reflector(
+                "pods",
+                core.list_namespaced_pod if ns else core.list_pod_for_all_namespaces,
+                selector,
+                summarise_pod,
+                self._pod_changed,
+                ns,
+            )
+            for ns in namespaces
+        ]
+        self._threads: list[threading.Thread] = []
+
+    # --- watch callbacks -------------------------------------------------------------------------
+    def _job_changed(self, key: Key, job: JobSummary | None) -> None:
+        with self._lock:
+            if job is not None and job.source_id:
+                self._jobs_by_source[job.source_id] = key
+            elif job is None:
+                for sid, k in list(self._jobs_by_source.items()):
+                    if k == key:
+                        del self._jobs_by_source[sid]
+                        self._wake(sid)
+                return
+        if job is not None:
+            self._wake(job.source_id)
+
+    def _pod_changed(self, key: Key, pod: PodSummary | None) -> None:
+        with self._lock:
+            if pod is None:
+                for pods in self._pods_by_job.values():
+                    pods.discard(key)
+            else:
+                self._pods_by_job[(pod.namespace, pod.job_name)].add(key)
+        job_key = (key[0], pod.job_name) if pod else None
+        if job_key is not None:
+            job = self._job(job_key)
+            if job is not None:
+                self._wake(job.source_id)
+
+    def _wake(self, kube_id: str) -> None:
+        for key in self._by_kube_id.get(kube_id, [kube_id]):
+            self.queue.add(key)
+
+    # --- lookups ---------------------------------------------------------------------------------
+    def _job(self, key: Key) -> JobSummary | None:
+        for r in self.jobs:
+            job = r.get(key)
+            if job is not None:
+                return job
+        return None
+
+    def _pod(self, key: Key) -> PodSummary | None:
+        for r in self.pods:
+            pod = r.get(key)
+            if pod is not None:
+                return pod
+        return None
+
+    def observation(self, rec: BatchRecord) -> Observation:
+        with self._lock:
+            job_key = self._jobs_by_source.get(rec.kube_id)
+        job = self._job(job_key) if job_key else None
+        pod: PodSummary | None = None
+        if job is not None:
+            with self._lock:
+                keys = list(self._pods_by_job.get((job.namespace, job.name), ()))
+            pods = [p for k in keys if (p := self._pod(k)) is not None and (rec.index is None or p.index == rec.index)]
+            pod = max(pods, key=lambda p: p.created, default=None)
+        return observe(job, pod, self.clock(), self.settings.image_pull_timeout_s)
+
+    # --- running ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        for r in self._reflectors():
+            self._threads.append(r.start())
+        self._threads.append(threading.Thread(target=self._poll_loop, name="poll", daemon=True))
+        self._threads[-1].start()
+        for i in range(self.settings.workers):
+            t = threading.Thread(target=self._work_loop, name=f"worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def synced(self) -> bool:
+        return self.polled.is_set() and all(r.synced.is_set() for r in self._reflectors())
+
+    def _reflectors(self) -> list[Reflector[Any]]:
+        return [*self.jobs, *self.pods]
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.queue.close()
+        for r in self._reflectors():
+            r.stop()
+
+    def _poll_loop(self) -> None:
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            try:
+                self.poll_once()
+            except Exception as exc:  # the batch system may be down: keep the last view, retry
+                log.warning("batch poll failed: %s", exc)
+            self.stop_event.wait(max(self.settings.poll_interval_s - (time.monotonic() - started), 0.01))
+
+    def poll_once(self) -> None:
+        records = self.port.poll()
+        by_kube: dict[str, list[str]] = defaultdict(list)
+        for rec in records:
+            by_kube[rec.kube_id].append(rec.key)
+        with self._lock:
+            self._records = {r.key: r for r in records}
+            self._by_kube_id = dict(by_kube)
+            for key in list(self._memo):
+                if key not in self._records:
+                    del self._memo[key]
+        self.stats.polls += 1
+        self.polled.set()
+        for rec in records:
+            self.queue.add(rec.key)
+        self._reap_orphans(set(by_kube))
+
+    def _reap_orphans(self, known: set[str]) -> None:
+        """A live Job whose batch job vanished for good (purged, or never ours) is deleted."""
+        if not all(r.synced.is_set() for r in self.jobs):
+            return
+        with self._lock:
+            sources = dict(self._jobs_by_source)
+        for sid, key in sources.items():
+            if sid in known:
+                self._orphan_polls.pop(sid, None)
+                continue
+            job = self._job(key)
+            if job is None or job.conditions or job.deleting:
+                continue
+            self._orphan_polls[sid] += 1
+            if self._orphan_polls[sid] >= self.settings.orphan_grace_polls:
+                log.warning("Job %s/%s: batch job %s is gone: deleting", key[0], key[1], sid)
+                self.kube.delete_job(*key)
+                self.stats.deleted += 1
+                self._orphan_polls.pop(sid, None)
+
+    def _work_loop(self) -> None:
+        while not self.stop_event.is_set():
+            key = self.queue.get(timeout_s=0.5)
+            if key is None:
+                continue
+            try:
+                if self.synced():
+                    self.reconcile(key)
+                    self.queue.forget(key)
+                else:
+                    self.queue.add_after(key, 0.2)
+            except Exception as exc:
+                self.stats.errors += 1
+                delay = self.queue.retry(key)
+                log.warning("job %s: %s (retry in %.1fs)", key, exc, delay, exc_info=not isinstance(exc, KubeError))
+            finally:
+                self.queue.done(key)
+
+    # --- one key ---------------------------------------------------------------------------------
+    def reconcile(self, key: str) -> Action:
+        with self._lock:
+            rec = self._records.get(key)
+        if rec is None:
+            return Action.NONE
+        memo = self._memo[key]
+        obs = self.observation(rec)
+        phase = BatchPhase.RELEASED if rec.phase is BatchPhase.READY and memo.released else rec.phase
+        action = decide(phase, rec.outcome_known or memo.outcome is not None, obs.phase)
+        handler: Callable[[BatchRecord, Observation, _Memo], None] = getattr(self, f"_do_{action.value}")
+        handler(rec, obs, memo)
+        return action
+
+    def _do_none(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
+        return None
+
+    def _do_create(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
+        try:
+            objects = build_job(self.port.to_ir(rec), self.policy, self.kube_settings)
+            _, created = self.kube.create_or_adopt(objects)
+        except TranslationError as exc:
+            self.stats.refused += 1
+            log.info("job %s refused: %s", rec.key, exc)
+            self._finish(rec, memo, refusal(exc))
+            return
+        except KubeError as exc:
+            if exc.status not in (400, 403, 409, 422):
+                raise  # transient: retried with backoff
+            self.stats.refused += 1
+            self._finish(rec, memo, Outcome(state=JobState.FAILED, exit_code=1, reason=f"Kubernetes refused: {exc}"))
+            return
+        if created:
+            self.stats.created += 1
+        else:
+            self.stats.adopted += 1
+        self._do_report(rec, Observation(KubePhase.PENDING, "k8s Pending: Job created"), memo)
+
+    def _do_report(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
+        text = obs.reason
+        now = time.monotonic()
+        if not text or text in (rec.reported, memo.reported):
+            return
+        wait = memo.report_at + self.settings.report_min_interval_s - now
+        if wait > 0:
+            self.queue.add_after(rec.key, wait)
+            return
+        self.port.report(rec, text)
+        memo.reported, memo.report_at = text, now
+
+    def _do_release(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
+        text = memo.outcome.reason if memo.outcome else obs.reason
+        self.port.release(rec, text)
+        memo.released = True
+        memo.reported = text
+        self.stats.released += 1
+
+    def _finish(self, rec: BatchRecord, memo: _Memo, outcome: Outcome) -> None:
+        self.port.finish(rec, outcome)
+        memo.outcome, memo.signal_at = outcome, time.monotonic()
+        memo.released = True
+        self.stats.finished += 1
+        self.queue.add_after(rec.key, self.settings.signal_repeat_s)
+
+    def _do_finish(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
+        self._finish(rec, memo, outcome_of(obs))
+
+    def _do_lost(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
+        reason = "NODE_FAIL: the Kubernetes Job disappeared before it finished (deleted outside batch-bridge?)"
+        self._finish(rec, memo, Outcome(state=JobState.NODE_FAIL, exit_code=1, reason=reason))
+
+    def _do_signal(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
+        now = time.monotonic()
+        wait = memo.signal_at + self.settings.signal_repeat_s - now
+        if wait > 0:
+            self.queue.add_after(rec.key, wait)
+            return
+        if rec.running:
+            self.port.signal(rec)
+        elif rec.phase is BatchPhase.READY:
+            self.port.release(rec, memo.outcome.reason if memo.outcome else "")
+        memo.signal_at = now
+        self.queue.add_after(rec.key, self.settings.signal_repeat_s)
+
+    def _do_delete(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
+        job = obs.job
+        if job is None:
+            return
+        if rec.index is None:
+            if self.kube.delete_job(job.namespace, job.name):
+                self.stats.deleted += 1
+        elif obs.pod is not None:
+            self.kube.delete_pod(obs.pod.namespace, obs.pod.name)
+            self.stats.deleted += 1
+
+    def _do_audit(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
+        self.port.audit(rec)
+
+
+def summary(reconciler: Reconciler) -> dict[str, Any]:
+    return {"tracked": len(reconciler._records), **reconciler.stats.__dict__}

@@ -1,0 +1,30 @@
+"""How the engine runs (typed, every field documented)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bridge.domain.ir import Model
+
+
+class EngineSettings(Model):
+    poll_interval_s: float = Field(
+        default=0.5, gt=0, description="One batched query of the batch system per interval (level-triggered)."
+    )
+    workers: int = Field(default=8, ge=1, le=128, description="Reconcile workers: jobs handled at once.")
+    image_pull_timeout_s: float = Field(
+        default=300, gt=0, description="A pod that cannot pull its image for this long fails the job with the reason."
+    )
+    signal_repeat_s: float = Field(
+        default=2.0, gt=0, description="Wake the gateway shim again if the job still runs this long after a wake."
+    )
+    report_min_interval_s: float = Field(
+        default=2.0, ge=0, description="Least time between two pending-reason updates of one job."
+    )
+    watch_namespaces: tuple[str, ...] | None = Field(
+        default=None,
+        description="Namespaces to watch (a Role in each suffices); None watches all (needs a ClusterRole).",
+    )
+    orphan_grace_polls: int = Field(
+        default=3, ge=1, description="A running Kubernetes Job whose batch job is gone this many polls is deleted."
+    )

@@ -1,0 +1,144 @@
+"""The apiserver client side of bridge/kube: loading credentials, create-or-adopt, delete.
+
+Everything here talks to the apiserver; the builders (objects.py) stay pure. Objects are plain dicts
+in and out (``_preload_content=False``): the client's generated models are slow and, in 37.x, fail on
+some valid objects (DESIGN.md), and the reconciler needs only a few fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kubernetes import client, config
+from kubernetes.client import ApiException
+
+from bridge.domain import wellknown as wk
+from bridge.domain.errors import BridgeError
+from bridge.kube.objects import JobObjects, Obj, owned_by
+
+log = logging.getLogger(__name__)
+new_client_from_config: Any = config.new_client_from_config
+load_incluster: Any = config.load_incluster_config
+
+# What the daemons do with the apiserver, declared once: the Helm chart's Role is derived from it
+# and a test compares it with `auth can-i --list` (no verb the code never uses).
+RBAC_RULES: Final[tuple[Obj, ...]] = (
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch", "delete"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get"]},
+)
+
+
+class KubeError(BridgeError):
+    """The apiserver refused or failed a request; ``status`` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotOurs(KubeError):
+    """An object with the bridge's deterministic name exists but does not carry the batch identity."""
+
+
+def api_client(kubeconfig: str | None, qps_burst: int = 0) -> Any:
+    """An ApiClient from a kubeconfig file, or in-cluster credentials when none is given."""
+    if kubeconfig:
+        api = new_client_from_config(config_file=kubeconfig)
+    else:
+        load_incluster()
+        api = client.ApiClient()
+    if qps_burst:
+        api.rest_client.pool_manager.connection_pool_kw["maxsize"] = qps_burst
+    return api
+
+
+def _json(resp: Any) -> Obj:
+    data: Obj = json.loads(resp.data)
+    return data
+
+
+def _error(exc: ApiException, what: str) -> KubeError:
+    try:
+        message = json.loads(exc.body or "{}").get("message") or exc.reason
+    except ValueError:
+        message = exc.reason
+    return KubeError(f"{what}: {message}", int(exc.status or 0))
+
+
+def _same_batch_identity(existing: Obj, wanted: Obj) -> bool:
+    have, want = existing["metadata"].get("labels") or {}, wanted["metadata"]["labels"]
+    keys = (wk.LABEL_MANAGED_BY, wk.LABEL_SOURCE, wk.LABEL_CLUSTER, wk.LABEL_JOB_ID)
+    return all(have.get(k) == want.get(k) for k in keys)
+
+
+@dataclass
+class Kube:
+    """The few calls the engine makes, over one ApiClient."""
+
+    api: Any
+
+    @property
+    def batch(self) -> Any:
+        return client.BatchV1Api(self.api)
+
+    @property
+    def core(self) -> Any:
+        return client.CoreV1Api(self.api)
+
+    def create_or_adopt(self, objects: JobObjects) -> tuple[Obj, bool]:
+        """Create the Job (then its ConfigMap, owned by it); 409 adopts an existing Job that is ours.
+
+        Returns (the Job as the apiserver has it, created: bool). Raises NotOurs for a foreign object.
+        """
+        job = objects.job
+        ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
+        created = True
+        try:
+            live = _json(self.batch.create_namespaced_job(ns, job, _preload_content=False))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise _error(exc, f"create Job {ns}/{name}") from None
+            live, created = self.read_job(ns, name), False
+            if not _same_batch_identity(live, job):
+                raise NotOurs(f"Job {ns}/{name} exists but is not this batch job's (labels differ)", 409) from None
+        if objects.config_map is not None:
+            self._ensure_config_map(owned_by(objects.config_map, live))
+        return live, created
+
+    def _ensure_config_map(self, config_map: Obj) -> None:
+        ns, name = config_map["metadata"]["namespace"], config_map["metadata"]["name"]
+        try:
+            self.core.create_namespaced_config_map(ns, config_map, _preload_content=False)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise _error(exc, f"create ConfigMap {ns}/{name}") from None
+
+    def read_job(self, namespace: str, name: str) -> Obj:
+        try:
+            return _json(self.batch.read_namespaced_job(name, namespace, _preload_content=False))
+        except ApiException as exc:
+            raise _error(exc, f"read Job {namespace}/{name}") from None
+
+    def delete_job(self, namespace: str, name: str) -> bool:
+        """Delete the Job and its pods (background); False when it was already gone."""
+        try:
+            self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background", _preload_content=False)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise _error(exc, f"delete Job {namespace}/{name}") from None
+        return True
+
+    def delete_pod(self, namespace: str, name: str) -> bool:
+        """Delete one pod (an array task's); False when it was already gone."""
+        try:
+            self.core.delete_namespaced_pod(name, namespace, _preload_content=False)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise _error(exc, f"delete pod {namespace}/{name}") from None
+        return True
