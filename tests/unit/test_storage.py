@@ -20,6 +20,7 @@ from bridge.domain.policy import (
     HostPathVolume,
     ImagePolicy,
     PvcVolume,
+    SecretRef,
     SitePolicy,
     StaticCsiVolume,
     StorageMount,
@@ -117,7 +118,7 @@ def test_driver_options_are_carried() -> None:
         mount_options=("nfsvers=4.1", "hard"),
         fs_type="nfs",
         capacity="10Ti",
-        node_publish_secret={"name": "s", "namespace": "kube-system"},  # type: ignore[arg-type]
+        node_publish_secret=SecretRef(name="s", namespace="kube-system"),
         claim_name="pnfs",
     )
     mount = StorageMount(prefix="/pnfs", volume=vol)
