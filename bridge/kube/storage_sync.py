@@ -220,7 +220,6 @@ class _Sync:
                     resource_version=listing["metadata"]["resourceVersion"],
                     timeout_seconds=max(1, int(remaining + 0.999)),
                     _request_timeout=remaining + 5,
-                    deserialize=False,
                 ):
                     obj = ev["raw_object"]
                     if obj["metadata"]["name"] in names and ev["type"] != "DELETED":
