@@ -260,6 +260,13 @@ func listen(path string) (net.Listener, error) {
 	return net.Listen("unix", path)
 }
 
+// serve exits the process on a server error; Serve returns nil after Stop (the SIGTERM path).
+func serve(s *grpc.Server, l net.Listener) {
+	if err := s.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		log.Fatal(err)
+	}
+}
+
 func main() {
 	name := flag.String("driver-name", "lab.csi.batch-bridge.io", "CSI driver name")
 	nodeID := flag.String("node-id", "", "node id reported to the kubelet (the node name)")
@@ -295,7 +302,7 @@ func main() {
 	csiSrv := grpc.NewServer()
 	csi.RegisterIdentityServer(csiSrv, d)
 	csi.RegisterNodeServer(csiSrv, d)
-	go func() { log.Fatal(csiSrv.Serve(csiL)) }()
+	go serve(csiSrv, csiL)
 	// The registration socket last: the kubelet dials the CSI socket as soon as it sees it.
 	regL, err := listen(*regSocket)
 	if err != nil {
@@ -303,7 +310,7 @@ func main() {
 	}
 	regSrv := grpc.NewServer()
 	registerapi.RegisterRegistrationServer(regSrv, d)
-	go func() { log.Fatal(regSrv.Serve(regL)) }()
+	go serve(regSrv, regL)
 	log.Printf("%s %s serving node %s on %s (registration %s), roots %v", d.name, Version, d.nodeID, *endpoint, *regSocket, d.roots)
 
 	sig := make(chan os.Signal, 1)
