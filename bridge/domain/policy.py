@@ -7,10 +7,11 @@ the storage is mounted. Each refusal is a PolicyError whose message the submitti
 from __future__ import annotations
 
 import posixpath
+import string
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bridge.domain.errors import PolicyError
 from bridge.domain.ir import BatchJob, Command, Model, Placeholder
@@ -28,19 +29,67 @@ class CsiVolume(Model):
     volume_attributes: dict[str, str] = Field(default_factory=dict, description="Driver attributes.")
 
 
+# Placeholders a static volume handle may use; each PV is made per (entry, namespace).
+HANDLE_PLACEHOLDERS: Final = frozenset({"namespace", "cluster"})
+
+
+class SecretRef(Model):
+    name: str = Field(description="Secret name.")
+    namespace: str = Field(description="Secret namespace.")
+
+
+class StaticCsiVolume(Model):
+    """A statically provisioned CSI volume: the bridge ensures one PersistentVolume (cluster-scoped,
+    pre-bound) and one PersistentVolumeClaim per job namespace, and the pod mounts the claim."""
+
+    kind: Literal["csiStatic"] = "csiStatic"
+    driver: str = Field(description="CSI driver name, e.g. nfs.csi.k8s.io or spectrumscale.csi.ibm.com.")
+    volume_handle: str = Field(
+        min_length=1,
+        description="The driver's volumeHandle; {namespace} and {cluster} are replaced per PersistentVolume.",
+    )
+    volume_attributes: dict[str, str] = Field(default_factory=dict, description="Driver attributes (volumeAttributes).")
+    mount_options: tuple[str, ...] = Field(default=(), description="PersistentVolume mountOptions, e.g. nfsvers=4.1.")
+    fs_type: str | None = Field(default=None, description="csi.fsType, if the driver wants one.")
+    capacity: str = Field(
+        default="1Ti", pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$", description="Nominal size (not enforced)."
+    )
+    node_publish_secret: SecretRef | None = Field(default=None, description="csi.nodePublishSecretRef, if any.")
+    claim_name: str | None = Field(
+        default=None, description="PersistentVolumeClaim name in each namespace; derived from the entry if unset."
+    )
+
+    @field_validator("volume_handle")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        except ValueError as e:
+            raise ValueError(f"volume_handle {value!r}: {e} (use {{{{ }}}} for a literal brace)") from e
+        unknown = fields - HANDLE_PLACEHOLDERS
+        if unknown:
+            raise ValueError(
+                f"volume_handle placeholders {sorted(unknown)} unknown (known: {sorted(HANDLE_PLACEHOLDERS)})"
+            )
+        return value
+
+    def handle_for(self, namespace: str, cluster: str) -> str:
+        return self.volume_handle.format(namespace=namespace, cluster=cluster)
+
+
 class HostPathVolume(Model):
     kind: Literal["hostPath"] = "hostPath"
     path: str = Field(description="Directory on the node (labs and single-node tests only).")
 
 
-VolumeSource = Annotated[PvcVolume | CsiVolume | HostPathVolume, Field(discriminator="kind")]
+VolumeSource = Annotated[PvcVolume | CsiVolume | StaticCsiVolume | HostPathVolume, Field(discriminator="kind")]
 
 
 class StorageMount(Model):
     """One site file system: everything under ``prefix`` is mounted at the same path in the pod."""
 
     prefix: str = Field(pattern=r"^/", description="Absolute path prefix as seen on the login nodes.")
-    volume: VolumeSource = Field(description="Where the files come from: kind pvc, csi or hostPath.")
+    volume: VolumeSource = Field(description="Where the files come from: kind pvc, csi, csiStatic or hostPath.")
     read_only: bool = Field(default=False, description="Mount read-only; outputs there are refused.")
     name: str | None = Field(default=None, description="Volume name; derived from the prefix if unset.")
 

@@ -25,7 +25,7 @@ from bridge.domain.policy import (
     resolve_image,
     resolve_namespace,
 )
-from bridge.kube import entrypoint
+from bridge.kube import entrypoint, storage
 from bridge.kube.settings import KubeSettings
 
 Obj = dict[str, Any]
@@ -138,6 +138,8 @@ def volume(mount: StorageMount) -> Obj:
             if attributes:
                 csi["volumeAttributes"] = dict(sorted(attributes.items()))
             return {"name": mount.volume_name, "csi": csi}
+        case storage.StaticCsiVolume():  # a PV/PVC pair per namespace (bridge.kube.storage_sync)
+            return storage.pod_volume(mount)
         case HostPathVolume(path=path):
             return {"name": mount.volume_name, "hostPath": {"path": path, "type": "Directory"}}
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Build (or reuse cached) kube-apiserver/controller-manager/scheduler/kubelet, kwok, and unpack etcd;
 # for the real node (KUBE_LAB_REAL_NODE=1, the default) install containerd, runc and the CNI plugins
-# from Debian and build the lab's images (node/image.sh).
+# from Debian, build the lab's images (node/image.sh) and the lab CSI node plugin (csi/csi.sh).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=common.sh
 . "$HERE/common.sh"
+KUBE_D="$HERE"
+# shellcheck source=csi/csi.sh
+. "$HERE/csi/csi.sh"
 
 build_kube() {
   local want=(kube-apiserver kube-controller-manager kube-scheduler kubelet) b missing=0
@@ -96,6 +99,7 @@ main() {
   if [[ ${KUBE_LAB_REAL_NODE:-1} == 1 ]]; then
     install_node_packages
     "$HERE/node/image.sh" >/dev/null
+    build_csi
   fi
 }
 main "$@"

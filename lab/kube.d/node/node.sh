@@ -4,11 +4,13 @@
 # shellcheck disable=SC2034  # variables are used by the files that source this one
 # shellcheck source=kube.d/node/images.sh
 . "$KUBE_D/node/images.sh"
+# shellcheck source=kube.d/csi/csi.sh
+. "$KUBE_D/csi/csi.sh"
 
 REAL_NODE="${KUBE_LAB_REAL_NODE:-1}"              # 0: kwok nodes only
 REAL_NODE_NAME="${KUBE_LAB_REAL_NODE_NAME:-real-0}"
 NODE_COMPONENTS=()
-[[ $REAL_NODE == 1 ]] && NODE_COMPONENTS=(containerd kubelet)
+[[ $REAL_NODE == 1 ]] && NODE_COMPONENTS=(containerd kubelet csi-lab)   # csi-lab: lab/kube.d/csi
 REAL_POOL="real"                                  # label batch-bridge.io/pool=real
 REAL_TAINT_KEY="batch-bridge.io/real-node"        # taint <key>=true:NoSchedule, tolerate it to run here
 KUBELET_PORT="${KUBE_LAB_KUBELET_PORT:-10250}"
@@ -200,6 +202,7 @@ start_real_node() {
   start_kubelet
   wait_for "node $REAL_NODE_NAME Ready" 60 kubelet real_node_ready
   set_node_addresses
+  start_csi_plugin
   log "real node $REAL_NODE_NAME Ready in $((SECONDS - t0))s"
 }
 
@@ -295,6 +298,7 @@ revert_host() {
 stop_real_node() {
   stop_one kubelet
   _kill_containers
+  stop_csi_plugin
   stop_one containerd
   local pid
   for pid in $(_our_shims); do kill -KILL "$pid" 2>/dev/null || true; done
