@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     rb = sub.add_parser("rbac", help="print the Role and RoleBinding the daemons need in a namespace")
     rb.add_argument("--namespace", required=True, help="namespace the jobs run in")
     rb.add_argument("--service-account", default="batch-bridge/batch-bridge", help="NAMESPACE/NAME of the bridge SA")
+    rb.add_argument("--storage", action="store_true", help="also the ClusterRole for site storage volumes (PVs)")
     rb.add_argument("-o", "--output", choices=sorted(FORMATS), default="yaml")
 
     cfg = sub.add_parser("config", help="configuration tools")
@@ -93,12 +94,16 @@ def _run(ns: argparse.Namespace) -> int:
 
 def _rbac(ns: argparse.Namespace) -> int:
     from bridge.kube.client import RBAC_RULES
-    from bridge.kube.rbac import namespace_grant
+    from bridge.kube.rbac import cluster_grant, namespace_grant
+    from bridge.kube.storage_sync import STORAGE_CLUSTER_RULES, STORAGE_NAMESPACE_RULES
 
     sa_ns, _, sa_name = ns.service_account.partition("/")
     if not sa_name:
         raise BridgeError("--service-account must be NAMESPACE/NAME")
-    sys.stdout.write(FORMATS[ns.output](namespace_grant(ns.namespace, sa_ns, sa_name, RBAC_RULES)))
+    objects = namespace_grant(ns.namespace, sa_ns, sa_name, [*RBAC_RULES, *STORAGE_NAMESPACE_RULES])
+    if ns.storage:
+        objects += cluster_grant(sa_ns, sa_name, STORAGE_CLUSTER_RULES)
+    sys.stdout.write(FORMATS[ns.output](objects))
     return 0
 
 

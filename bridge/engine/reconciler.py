@@ -36,6 +36,7 @@ from bridge.engine.settings import EngineSettings
 from bridge.engine.workqueue import WorkQueue
 from bridge.kube.client import Kube, KubeError
 from bridge.kube.objects import build_job
+from bridge.kube.storage_sync import ensure_storage
 from bridge.kube.reflector import Key, Reflector
 from bridge.kube.settings import KubeSettings
 
@@ -96,6 +97,8 @@ class Reconciler:
         self._jobs_by_source: dict[str, Key] = {}
         self._pods_by_job: dict[tuple[str, str], set[Key]] = defaultdict(set)
         self._orphan_polls: dict[str, int] = defaultdict(int)
+        self._storage_ready: set[str] = set()
+        self._needs_storage = any(m.volume.kind == "csiStatic" for m in policy.storage)
         selector = ",".join(
             f"{k}={v}"
             for k, v in (
@@ -292,9 +295,24 @@ class Reconciler:
     def _do_none(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         return None
 
+    def _storage(self, namespace: str) -> str | None:
+        """Ensure the site storage claims of ``namespace`` (once per process); the reason when not bound."""
+        if not self._needs_storage or namespace in self._storage_ready:
+            return None
+        result = ensure_storage(self.kube.api, self.policy, namespace, self.port.cluster, timeout=10)
+        if result.ready:
+            self._storage_ready.add(namespace)
+            return None
+        return result.reason or "site storage claims are not bound"
+
     def _do_create(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         try:
             objects = build_job(self.port.to_ir(rec), self.policy, self.kube_settings)
+            waiting = self._storage(objects.job["metadata"]["namespace"])
+            if waiting is not None:
+                self._do_report(rec, Observation(KubePhase.PENDING, f"k8s Pending: storage: {waiting}"), memo)
+                self.queue.add_after(rec.key, 5.0)
+                return
             _, created = self.kube.create_or_adopt(objects)
         except TranslationError as exc:
             self.stats.refused += 1

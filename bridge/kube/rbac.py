@@ -32,3 +32,22 @@ def namespace_grant(
         "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
     }
     return [role, binding]
+
+
+def cluster_grant(sa_namespace: str, sa_name: str, rules: Sequence[Obj], name: str = ROLE_NAME) -> list[Obj]:
+    """A ClusterRole with ``rules`` (cluster-scoped objects such as PersistentVolumes) and its binding."""
+    labels = {"app.kubernetes.io/managed-by": "batch-bridge", "app.kubernetes.io/component": "rbac"}
+    role: Obj = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": labels},
+        "rules": [dict(r) for r in rules],
+    }
+    binding: Obj = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name, "labels": labels},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
+    }
+    return [role, binding]

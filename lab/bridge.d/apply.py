@@ -13,6 +13,8 @@ CREATE: dict[str, tuple[str, str]] = {
     "Namespace": ("CoreV1Api", "namespace"),
     "Role": ("RbacAuthorizationV1Api", "namespaced_role"),
     "RoleBinding": ("RbacAuthorizationV1Api", "namespaced_role_binding"),
+    "ClusterRole": ("RbacAuthorizationV1Api", "cluster_role"),
+    "ClusterRoleBinding": ("RbacAuthorizationV1Api", "cluster_role_binding"),
 }
 
 

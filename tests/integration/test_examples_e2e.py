@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiException
 
+from bridge.config.settings import load_settings
+from bridge.kube.storage_sync import ensure_storage
 from tests.fixtures.batch_lab import BatchLab, LabUser
 from tests.fixtures.kube_lab import (
     KubeLab,
@@ -104,6 +106,9 @@ class Bridge:
 @pytest.fixture(scope="module")
 def bridge(kube_lab: KubeLab, real_node: RealNode, batch_lab: BatchLab) -> Iterator[Bridge]:
     grant_bridge_role(kube_lab, NAMESPACE)
+    # The site storage claims the jobs mount (CSI, statically provisioned), as the daemon ensures them.
+    storage = ensure_storage(kube_lab.bridge, load_settings(CONFIG).site, NAMESPACE, "lab")
+    assert storage.ready, storage.reason
     # Job ids name the objects (deterministic names); a random base keeps sessions apart.
     b = Bridge(kube_lab, real_node, batch_lab.users["alice"], random.randrange(100, 900) * 1000)
     yield b
