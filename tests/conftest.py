@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.batch_lab", "tests.fixtures.kube_lab"]
+pytest_plugins = ["tests.fixtures.batch_lab", "tests.fixtures.kube_lab", "tests.fixtures.bridge_lab"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -8,11 +8,13 @@ job_submit.lua wrote (users cannot write AdminComment). Its phase, for the share
 | an ended state (COMPLETED, FAILED, CANCELLED...)  | FINAL    |
 | RUNNING or SUSPENDED, or PENDING after release    | RELEASED |
 | PENDING, Reason=BeginTime, the user's --begin due | READY    |
+| PENDING, Reason=DependencyNeverSatisfied          | DOOMED   |
 | PENDING for any other reason (Dependency, hold)   | WAITING  |
 
 slurmctld evaluates dependencies before the begin time, so Reason=BeginTime on a held job means
 nothing but the bridge's hold keeps it: Slurm would start it now. A dependency that can never be
-satisfied ends the job (SchedulerParameters=kill_invalid_depend).
+satisfied would keep a held job pending for ever (SchedulerParameters=kill_invalid_depend does not
+act on it, tested on 24.11.5): the bridge cancels it, with Slurm's reason in AdminComment.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ ENDED: Final = frozenset(
     {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 )
 RUNNING: Final = frozenset({"RUNNING", "SUSPENDED"})
+NEVER: Final = frozenset({"DependencyNeverSatisfied"})
 # Paths the shim may append a reason to: no blanks or brackets, so its sed can read them back.
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+@%,=:~-]+$")
+NO_OUTCOME_YET = "no outcome yet: if the job ends before batch-bridge writes one, its exit code is not the pod's"
 UNACCOUNTED = (
     "ended without batch-bridge's outcome: the exit code in sacct was not set by the bridge "
     "(the job was completed or killed outside it)"
@@ -63,8 +67,11 @@ def phase(job: SlurmJob, now: datetime) -> BatchPhase:
         return BatchPhase.FINAL
     if state in RUNNING or job.marker.released:
         return BatchPhase.RELEASED
-    if job.record.get("state_reason") == "BeginTime" and job.marker.begin <= now.timestamp():
+    reason = job.record.get("state_reason")
+    if reason == "BeginTime" and job.marker.begin <= now.timestamp():
         return BatchPhase.READY
+    if reason in NEVER:
+        return BatchPhase.DOOMED
     return BatchPhase.WAITING
 
 
@@ -127,7 +134,8 @@ class SlurmPort:
 
     def release(self, record: BatchRecord, text: str) -> None:
         job: SlurmJob = record.native
-        marker = replace(job.marker, released=True).with_text(text)
+        # Until the outcome replaces it, this text is also the flag of a job that ends without one.
+        marker = replace(job.marker, released=True).with_text(f"{text} ({NO_OUTCOME_YET})")
         self.transport.update(record.key, marker.render(), release=True, clear_extra=True)
 
     def finish(self, record: BatchRecord, outcome: Outcome) -> None:
@@ -147,6 +155,13 @@ class SlurmPort:
 
     def signal(self, record: BatchRecord) -> None:
         self.transport.signal([record.key])
+
+    def cancel(self, record: BatchRecord) -> None:
+        job: SlurmJob = record.native
+        reason = f"{job.record.get('state_reason')}: {job.record.get('dependency') or 'dependency'}"
+        text = f"CANCELLED by batch-bridge: {reason} can never be satisfied, so Slurm would never start it"
+        self.transport.update(record.key, job.marker.with_text(text).render())
+        self.transport.cancel(record.key)
 
     def audit(self, record: BatchRecord) -> None:
         job: SlurmJob = record.native

@@ -27,6 +27,7 @@ class BatchPhase(StrEnum):
     READY = "ready"  # held only by the bridge: the batch system would start it now
     RELEASED = "released"  # handed back: the gateway shim runs, or is about to
     FINAL = "final"  # ended in the batch system
+    DOOMED = "doomed"  # the batch system will never start it (a dependency that can never be satisfied)
 
 
 class KubePhase(StrEnum):
@@ -53,6 +54,7 @@ class Action(StrEnum):
     LOST = "lost"  # the Kubernetes Job vanished without an outcome: finish with a platform failure
     DELETE = "delete"  # the batch side ended or cancelled it: delete the Kubernetes Job
     AUDIT = "audit"  # ended without the bridge's outcome: flag it once in the record
+    CANCEL = "cancel"  # end it in the batch system, with the batch system's own reason
 
 
 _A = Action
@@ -68,6 +70,8 @@ _ROWS: Final[Mapping[tuple[BatchPhase, bool], tuple[Action, Action, Action, Acti
     (BatchPhase.RELEASED, True): (_A.SIGNAL, _A.SIGNAL, _A.SIGNAL, _A.SIGNAL, _A.SIGNAL),
     (BatchPhase.FINAL, False): (_A.AUDIT, _A.DELETE, _A.DELETE, _A.AUDIT, _A.AUDIT),
     (BatchPhase.FINAL, True): (_A.NONE, _A.DELETE, _A.DELETE, _A.NONE, _A.NONE),
+    (BatchPhase.DOOMED, False): (_A.CANCEL, _A.CANCEL, _A.CANCEL, _A.CANCEL, _A.CANCEL),
+    (BatchPhase.DOOMED, True): (_A.CANCEL, _A.CANCEL, _A.CANCEL, _A.CANCEL, _A.CANCEL),
 }
 TRANSITIONS: Final[Mapping[tuple[BatchPhase, bool, KubePhase], Action]] = MappingProxyType(
     {(b, o, k): _ROWS[(b, o)][i] for (b, o), (i, k) in product(_ROWS, enumerate(KubePhase))}

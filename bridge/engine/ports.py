@@ -54,6 +54,10 @@ class BatchPort(Protocol):
         """Wake the gateway side again so it reads the outcome already written."""
         ...
 
+    def cancel(self, record: BatchRecord) -> None:
+        """End a job the batch system will never start, keeping the batch system's reason."""
+        ...
+
     def audit(self, record: BatchRecord) -> None:
         """The job ended without the bridge's outcome: flag it in the record (once), if it ran."""
         ...

@@ -36,9 +36,9 @@ from bridge.engine.settings import EngineSettings
 from bridge.engine.workqueue import WorkQueue
 from bridge.kube.client import Kube, KubeError
 from bridge.kube.objects import build_job
-from bridge.kube.storage_sync import ensure_storage
 from bridge.kube.reflector import Key, Reflector
 from bridge.kube.settings import KubeSettings
+from bridge.kube.storage_sync import ensure_storage
 
 log = logging.getLogger(__name__)
 
@@ -387,6 +387,9 @@ class Reconciler:
         elif obs.pod is not None:
             self.kube.delete_pod(obs.pod.namespace, obs.pod.name)
             self.stats.deleted += 1
+
+    def _do_cancel(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
+        self.port.cancel(rec)
 
     def _do_audit(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         self.port.audit(rec)
