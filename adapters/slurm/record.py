@@ -29,6 +29,7 @@ from bridge.domain.ir import (
     GpuScope,
     Identity,
     IOSpec,
+    PathTemplate,
     Resources,
     Script,
 )
@@ -48,6 +49,7 @@ class Payload:
     stdout: str | None = None
     stderr: str | None = None
     stdin: str | None = None
+    submit_dir: str | None = None
 
 
 def _unhex(text: str) -> str:
@@ -64,10 +66,10 @@ def parse_payload(extra: str | None) -> Payload | None:
         lines = rest.split("\n", count) if count else ["", rest]
         args = tuple(_unhex(a) for a in lines[:count])
         script = lines[count] if count else rest
-        streams = {k: _unhex(fields[k]) or None for k in ("out", "err", "in") if k in fields}
+        streams = {k: _unhex(fields[k]) or None for k in ("out", "err", "in", "dir") if k in fields}
     except ValueError:
         return None
-    return Payload(script, args, streams.get("out"), streams.get("err"), streams.get("in"))
+    return Payload(script, args, streams.get("out"), streams.get("err"), streams.get("in"), streams.get("dir"))
 
 
 def number(field: Any) -> int | None:
@@ -165,7 +167,7 @@ def to_ir(
     ctx = SubmitContext(
         identity=identity,
         job_id=job_id,
-        submit_dir=workdir,
+        submit_dir=payload.submit_dir or workdir,
         cluster=cluster,
         script_name=str(rec.get("command") or name),
         now=now,
@@ -178,11 +180,17 @@ def to_ir(
             indexes=arr.indexes, throttle=arr.throttle, task_ids=tuple(task_ids.get(i, "") for i in arr.indexes)
         )
     pctx = PatternContext(job_id=job_id, user=identity.user, job_name=name, is_array=arr is not None)
+
+    def stream(pattern: str) -> PathTemplate:
+        # sbatch made a relative -o/-e/-i absolute against the working directory; keep the user's form.
+        prefix = workdir.rstrip("/") + "/"
+        return expand(pattern[len(prefix) :] if pattern.startswith(prefix) else pattern, pctx)
+
     default_out = "slurm-%A_%a.out" if arr is not None else "slurm-%j.out"
     io = IOSpec(
-        stdin=expand(payload.stdin, pctx) if payload.stdin and payload.stdin != "/dev/null" else None,
-        stdout=expand(payload.stdout or default_out, pctx),
-        stderr=expand(payload.stderr, pctx) if payload.stderr else None,
+        stdin=stream(payload.stdin) if payload.stdin and payload.stdin != "/dev/null" else None,
+        stdout=stream(payload.stdout or default_out),
+        stderr=stream(payload.stderr) if payload.stderr else None,
         open_mode=base.io.open_mode,
     )
     time_limit = number(rec.get("time_limit"))
@@ -197,7 +205,7 @@ def to_ir(
             "resources": resources(rec, base.resources),
             "time_limit_s": time_limit * 60 if time_limit else None,
             "working_dir": workdir,
-            "submit_dir": workdir,
+            "submit_dir": payload.submit_dir or workdir,
             "io": io,
             "array": arr,
             "dependencies": dependencies(rec, base.dependencies),

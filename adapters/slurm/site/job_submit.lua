@@ -60,8 +60,12 @@ local function payload(job_desc)
 	local args = {}
 	local argv = job_desc.argv or {}
 	for i = 1, #argv do args[#args + 1] = hex(argv[i]) end
+	-- sbatch exports SLURM_SUBMIT_DIR (its cwd); the record keeps only the working directory.
+	local ok, dir = pcall(function() return job_desc.environment["SLURM_SUBMIT_DIR"] end)
+	if not ok or type(dir) ~= "string" then dir = nil end
 	return "batch-bridge-script v1 args=" .. #args .. " out=" .. hex(job_desc.std_out) .. " err="
-		.. hex(job_desc.std_err) .. " in=" .. hex(job_desc.std_in) .. "\n" .. table.concat(args, "\n")
+		.. hex(job_desc.std_err) .. " in=" .. hex(job_desc.std_in) .. " dir=" .. hex(dir) .. "\n"
+		.. table.concat(args, "\n")
 		.. (#args > 0 and "\n" or "") .. job_desc.script
 end
 
