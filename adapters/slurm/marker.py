@@ -26,6 +26,7 @@ _TO_STATE: Final = {name: state for state, name in STATE_TO_SLURM.items() if sta
 @dataclass(frozen=True)
 class Marker:
     begin: int = 0
+    array: str = ""  # the whole array's indexes ("0-9"), kept for its tasks once they are split out
     released: bool = False
     done: str | None = None  # Slurm state name of the outcome
     exit_code: int = 0
@@ -39,6 +40,8 @@ class Marker:
 
     def render(self) -> str:
         parts = [PREFIX, f" b={self.begin}"]
+        if self.array:
+            parts.append(f" arr={self.array}")
         if self.released:
             parts.append(" rel")
         if self.done is not None:
@@ -88,6 +91,7 @@ def parse(admin_comment: str | None) -> Marker | None:
     try:
         return Marker(
             begin=int(fields.get("b", "0")),
+            array=fields.get("arr", ""),
             released="rel" in flags,
             done=fields.get("done"),
             exit_code=int(fields.get("exit", "0")),

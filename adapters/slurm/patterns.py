@@ -23,12 +23,13 @@ class PatternContext:
     user: str
     job_name: str
     is_array: bool
+    array_id: str | None = None  # %A of one array task (its own job id is %j)
 
 
 _KNOWN: dict[str, Callable[[PatternContext], str]] = {
     "j": lambda c: c.job_id,
     "J": lambda c: f"{c.job_id}.batch",
-    "A": lambda c: c.job_id,
+    "A": lambda c: c.array_id or c.job_id,
     "u": lambda c: c.user,
     "x": lambda c: c.job_name,
     "n": lambda c: "0",

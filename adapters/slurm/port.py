@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from adapters.slurm import marker as mk
-from adapters.slurm.record import Payload, base_state, parse_payload, to_ir
+from adapters.slurm.record import Payload, array_task, base_state, parse_payload, to_ir
 from adapters.slurm.settings import SlurmSettings
 from adapters.slurm.transport import SlurmTransport
 from bridge.domain.errors import TranslationError
@@ -102,10 +102,17 @@ class SlurmPort:
                 continue
             job = SlurmJob(rec, marker, parse_payload(rec.get("extra")))
             key = str(rec["job_id"])
+            job_phase = phase(job, now)
+            if rec.get("array_task_string"):  # tasks of an array not yet split out: not a job of their own
+                if job_phase is BatchPhase.READY:
+                    self._split(job)
+                continue
+            if job_phase is BatchPhase.RELEASED and not marker.released and array_task(rec) is not None:
+                job_phase = BatchPhase.READY  # started by Slurm itself before the bridge (REST arrays)
             out.append(
                 BatchRecord(
                     key=key,
-                    phase=phase(job, now),
+                    phase=job_phase,
                     outcome_known=marker.outcome_known,
                     kube_id=key,
                     reported=marker.text,
@@ -115,6 +122,21 @@ class SlurmPort:
             )
         return out
 
+    def _split(self, job: SlurmJob) -> None:
+        """Tasks that Slurm would start now get job ids of their own, then each is a job of the bridge.
+
+        With the CLI, one admin update of the pending tasks splits them (each keeps the hold and gets
+        its real SLURM_JOB_ID before its pod starts). slurmrestd cannot address tasks: the array is
+        released instead and Slurm starts (and splits) tasks within its %N throttle; each started task
+        then gets its pod, showing RUNNING in squeue while the pod may still be pending.
+        """
+        rec = job.record
+        array_id, tasks = str(rec["job_id"]), str(rec["array_task_string"])
+        marker = replace(job.marker, array=job.marker.array or tasks.partition("%")[0])
+        if not self.transport.split(array_id, tasks, marker.render()):
+            text = "array released to Slurm: each task runs on Kubernetes when Slurm starts it"
+            self.transport.update(array_id, marker.with_text(text).render(), release=True)
+
     def to_ir(self, record: BatchRecord) -> BatchJob:
         job: SlurmJob = record.native
         if job.payload is None:
@@ -123,7 +145,7 @@ class SlurmPort:
         identity = self._identity(str(rec["user_name"]), int(rec["user_id"]), int(rec["group_id"]))
         begin = datetime.fromtimestamp(job.marker.begin, UTC) if job.marker.begin else None
         try:
-            return to_ir(rec, job.payload, identity, self.settings, self.cluster, self.clock(), begin)
+            return to_ir(rec, job.payload, identity, self.settings, self.cluster, self.clock(), begin, job.marker.array)
         except ValueError as exc:  # pydantic: a value the IR refuses
             raise TranslationError(f"the job record does not describe a job the bridge can run: {exc}") from None
 
@@ -136,7 +158,8 @@ class SlurmPort:
         job: SlurmJob = record.native
         # Until the outcome replaces it, this text is also the flag of a job that ends without one.
         marker = replace(job.marker, released=True).with_text(f"{text} ({NO_OUTCOME_YET})")
-        self.transport.update(record.key, marker.render(), release=True, clear_extra=True)
+        pending = job.state not in RUNNING
+        self.transport.update(record.key, marker.render(), release=pending, clear_extra=pending)
 
     def finish(self, record: BatchRecord, outcome: Outcome) -> None:
         job: SlurmJob = record.native

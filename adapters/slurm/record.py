@@ -136,6 +136,13 @@ def array(rec: Record, max_size: int) -> ArraySpec | None:
     return ArraySpec(indexes=spec.indexes, throttle=throttle)
 
 
+def array_task(rec: Record) -> int | None:
+    """The index of a task split out of its array (it has a job id of its own), else None."""
+    if rec.get("array_task_string") or not number(rec.get("array_job_id")):
+        return None
+    return number(rec.get("array_task_id"))
+
+
 def dependencies(rec: Record, base: Dependencies) -> Dependencies:
     text = _DEP_STATE.sub("", str(rec.get("dependency") or "")).strip()
     if not text:
@@ -159,10 +166,12 @@ def to_ir(
     cluster: str,
     now: datetime,
     begin: datetime | None = None,
-    task_ids: Mapping[int, str] | None = None,
+    array_indexes: str = "",
 ) -> BatchJob:
-    """The IR of one bridged job from its record; raises TranslationError with the user's reason."""
-    job_id = str(number(rec.get("array_job_id")) or rec["job_id"])
+    """The IR of one bridged job (an array, or one task of it) from its record; raises TranslationError."""
+    task = array_task(rec)
+    array_id = str(number(rec.get("array_job_id")) or rec["job_id"])
+    job_id = str(rec["job_id"]) if task is not None else array_id
     name, workdir = str(rec.get("name") or "sbatch"), str(rec.get("current_working_directory") or "/")
     ctx = SubmitContext(
         identity=identity,
@@ -175,11 +184,11 @@ def to_ir(
     # The script's directives, with the record's partition standing in for the command line's.
     base = translate(payload.script, ctx, ["--partition", str(rec["partition"])], payload.args, settings)
     arr = array(rec, settings.max_array_size)
-    if arr is not None and task_ids:
-        arr = ArraySpec(
-            indexes=arr.indexes, throttle=arr.throttle, task_ids=tuple(task_ids.get(i, "") for i in arr.indexes)
-        )
-    pctx = PatternContext(job_id=job_id, user=identity.user, job_name=name, is_array=arr is not None)
+    if task is not None:  # the whole array's indexes (kept in the marker, or the script's), else this one
+        whole = values.array_spec(array_indexes, settings.max_array_size) if array_indexes else base.array
+        known = whole.indexes if whole is not None and task in whole.indexes else (task,)
+        arr = ArraySpec(indexes=known, throttle=number(rec.get("array_max_tasks")) or None)
+    pctx = PatternContext(job_id=job_id, user=identity.user, job_name=name, is_array=arr is not None, array_id=array_id)
 
     def stream(pattern: str) -> PathTemplate:
         # sbatch made a relative -o/-e/-i absolute against the working directory; keep the user's form.
@@ -208,6 +217,8 @@ def to_ir(
             "submit_dir": payload.submit_dir or workdir,
             "io": io,
             "array": arr,
+            "array_task": task,
+            "array_job_id": array_id if task is not None else None,
             "dependencies": dependencies(rec, base.dependencies),
             "begin_time": begin,
             "requeue": bool(rec.get("requeue")),

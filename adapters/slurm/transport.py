@@ -51,6 +51,11 @@ class SlurmTransport(Protocol):
         """scancel the job (as the bridge, an administrator)."""
         ...
 
+    def split(self, array_id: str, tasks: str, admin_comment: str) -> bool:
+        """Give the array's pending tasks (``tasks``: Slurm's "0-9%3" form) their own job records, in one
+        RPC, by an admin update of them; False when the backend cannot address array tasks."""
+        ...
+
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:
         """Set AdminComment of a job that has ended (in the accounting record)."""
         ...
@@ -122,6 +127,11 @@ class RestTransport:
     def cancel(self, job_id: str) -> None:
         self._call("DELETE", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}")
 
+    def split(self, array_id: str, tasks: str, admin_comment: str) -> bool:
+        # slurmrestd 24.11 refuses updates of array tasks ("Submit job update against Array Job's
+        # JobID instead of array task id"): tasks get their own ids only when Slurm starts them.
+        return False
+
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:
         # slurmrestd 24.11 can change neither an ended job (HTTP 500 "Job update requested failed") nor
         # an accounting record (no slurmdb job update endpoint): the AdminComment written at release
@@ -179,6 +189,12 @@ class CliTransport:
 
     def cancel(self, job_id: str) -> None:
         self._run("scancel", job_id)
+
+    def split(self, array_id: str, tasks: str, admin_comment: str) -> bool:
+        self._run(
+            "scontrol", "update", f"JobId={array_id}_[{tasks.partition('%')[0]}]", f"AdminComment={admin_comment}"
+        )
+        return True
 
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:
         self._run("sacctmgr", "-i", "modify", "job", "where", f"jobid={job_id}", "set", f"AdminComment={admin_comment}")

@@ -176,16 +176,11 @@ class IOSpec(Model):
 class ArraySpec(Model):
     indexes: tuple[NonNegativeInt, ...] = Field(min_length=1)
     throttle: PositiveInt | None = None
-    task_ids: tuple[str, ...] = Field(
-        default=(), description="The batch system's own id of each task, parallel to indexes (empty: not known yet)."
-    )
 
     @model_validator(mode="after")
     def _sorted_unique(self) -> ArraySpec:
         if list(self.indexes) != sorted(set(self.indexes)):
             raise ValueError("array indexes must be sorted and unique")
-        if self.task_ids and len(self.task_ids) != len(self.indexes):
-            raise ValueError("task_ids must name every array index")
         return self
 
     @property
@@ -234,7 +229,7 @@ class Extension(Model):
 
 
 class BatchJob(Model):
-    """One batch job (or one array of them), independent of where it came from."""
+    """One batch job (or one array of them, or one task of an array), independent of where it came from."""
 
     source: Source
     source_id: str = Field(description="The batch system's id: Slurm job id, HTCondor cluster.proc.")
@@ -254,6 +249,10 @@ class BatchJob(Model):
     submit_dir: str
     io: IOSpec = IOSpec()
     array: ArraySpec | None = None
+    array_task: NonNegativeInt | None = Field(
+        default=None, description="This job is the one task of ``array`` with this index (its own batch job id)."
+    )
+    array_job_id: str | None = Field(default=None, description="The array's id when this job is one of its tasks.")
     dependencies: Dependencies = Dependencies()
     begin_time: datetime | None = None
     requeue: bool = False

@@ -82,7 +82,7 @@ SLURM_VARIABLES: Final[Mapping[str, Getter]] = MappingProxyType(
         "SLURM_PROCID": lambda j: "0",
         "SLURM_LOCALID": lambda j: "0",
         "SLURM_GPUS": lambda j: str(total_gpus(j)) if j.resources.gpus else None,
-        "SLURM_ARRAY_JOB_ID": lambda j: j.source_id if j.array else None,
+        "SLURM_ARRAY_JOB_ID": lambda j: (j.array_job_id or j.source_id) if j.array else None,
         "SLURM_ARRAY_TASK_COUNT": lambda j: str(len(j.array.indexes)) if j.array else None,
         "SLURM_ARRAY_TASK_MIN": lambda j: _array(j, min),
         "SLURM_ARRAY_TASK_MAX": lambda j: _array(j, max),

@@ -28,6 +28,7 @@ ANN_BEGIN_TIME: Final = f"{PREFIX}/begin-time"
 ANN_COMMENT: Final = f"{PREFIX}/comment"
 ANN_WARNINGS: Final = f"{PREFIX}/warnings"
 ANN_REQUEUE: Final = f"{PREFIX}/requeue"
+ANN_ARRAY_JOB_ID: Final = f"{PREFIX}/array-job-id"
 
 # The job's files (entrypoint, script, passwd...): pod-template annotations under this prefix, read
 # through a downwardAPI volume; a ConfigMap (same keys) only when they would not fit in annotations.

@@ -50,6 +50,8 @@ def path_expr(template: PathTemplate, cwd: str) -> str:
 def _task_lines(job: BatchJob) -> list[str]:
     if job.array is None:
         return ["bb_task=0"]
+    if job.array_task is not None:  # one task of the array, in a Job of its own
+        return [f"bb_task={job.array_task}"]
     progression = job.array.progression
     if progression is not None:
         start, step = progression

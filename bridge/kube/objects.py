@@ -62,6 +62,8 @@ def batch_labels(job: BatchJob) -> dict[str, str]:
         wk.LABEL_JOB_ID: label_value(job.source_id),
         wk.LABEL_USER: label_value(job.identity.user),
     }
+    if job.array_task is not None:
+        out[wk.LABEL_ARRAY_TASK] = str(job.array_task)
     for key, value in ((wk.LABEL_ACCOUNT, job.account), (wk.LABEL_QUEUE, job.queue)):
         if value:
             out[key] = label_value(value)
@@ -88,6 +90,7 @@ def batch_annotations(job: BatchJob) -> dict[str, str]:
         wk.ANN_COMMENT: job.comment,
         wk.ANN_WARNINGS: "\n".join(job.warnings) or None,
         wk.ANN_REQUEUE: "true" if job.requeue else None,
+        wk.ANN_ARRAY_JOB_ID: job.array_job_id,
     }
     out.update({k: v for k, v in optional.items() if v is not None})
     out.update(dict(job.annotations))
@@ -200,7 +203,7 @@ def job_files(job: BatchJob, settings: KubeSettings) -> dict[str, str]:
     files = {wk.KEY_ENTRYPOINT: entrypoint.render(job)}
     if isinstance(job.payload, Script):
         files[wk.KEY_SCRIPT] = job.payload.body
-    if job.array is not None and job.array.progression is None:
+    if job.array is not None and job.array_task is None and job.array.progression is None:
         files[wk.KEY_ARRAY_INDEXES] = "".join(f"{i}\n" for i in job.array.indexes)
     if settings.user_files:
         files[wk.KEY_PASSWD] = passwd_file(job)
@@ -285,7 +288,7 @@ def _check_shape(job: BatchJob, settings: KubeSettings) -> None:
 
 def job_spec(job: BatchJob, meta: Obj, image: str, files: Obj, policy: SitePolicy, settings: KubeSettings) -> Obj:
     spec: Obj = {"backoffLimit": 0}
-    if job.array is not None:
+    if job.array is not None and job.array_task is None:
         count = len(job.array.indexes)
         # Array tasks fail independently, as in Slurm: a per-index limit, not one for the whole Job.
         spec = {
@@ -299,7 +302,7 @@ def job_spec(job: BatchJob, meta: Obj, image: str, files: Obj, policy: SitePolic
         # Platform disruptions (eviction, node loss) re-run the pod instead of failing the job.
         spec["podFailurePolicy"] = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
     if job.time_limit_s is not None:
-        spec["activeDeadlineSeconds"] = job.time_limit_s
+        spec["activeDeadlineSeconds"] = job.time_limit_s + settings.deadline_grace_seconds
     if settings.ttl_seconds_after_finished is not None:
         spec["ttlSecondsAfterFinished"] = settings.ttl_seconds_after_finished
     spec["template"] = {"metadata": meta, "spec": pod_spec(job, image, files, policy, settings)}

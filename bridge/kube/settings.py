@@ -27,6 +27,12 @@ class KubeSettings(Model):
     ttl_seconds_after_finished: int | None = Field(
         default=86400, ge=0, description="Delete finished Jobs after this many seconds (None keeps them)."
     )
+    deadline_grace_seconds: int = Field(
+        default=120,
+        ge=0,
+        description="activeDeadlineSeconds is the time limit plus this: a backstop only, so that the batch "
+        "system's own limit (Slurm's TIMEOUT) ends the job first; pending time counts against it too.",
+    )
     termination_grace_seconds: int = Field(
         default=30, ge=0, description="SIGTERM-to-SIGKILL grace, like Slurm's KillWait."
     )

@@ -196,3 +196,41 @@ def test_a_shim_killed_by_its_owner_is_flagged(slurm_bridge: SlurmBridge) -> Non
     assert "done=" not in rec["AdminComment"]
     assert "no outcome yet: if the job ends before batch-bridge writes one" in rec["AdminComment"]
     slurm_bridge.wait_kube_gone(job)
+
+
+def test_array_with_mixed_exit_codes_and_throttle(slurm_bridge: SlurmBridge) -> None:
+    alice = slurm_bridge.slurm.users["alice"]
+    body = (
+        'echo "task=$SLURM_ARRAY_TASK_ID job=$SLURM_JOB_ID array=$SLURM_ARRAY_JOB_ID count=$SLURM_ARRAY_TASK_COUNT"\n'
+        "sleep 1; exit $((SLURM_ARRAY_TASK_ID % 3))"
+    )
+    array = slurm_bridge.submit("alice", _script(body, "-t 5", "-o arr-%A_%a.out"), "--array=0-9%3", cwd=alice.home)
+    seen_running: list[int] = []
+
+    def all_done() -> bool | None:
+        running = slurm_bridge.slurm.run("alice", "squeue", "-h", "-r", "-t", "R", "-j", str(array)).stdout
+        seen_running.append(len(running.splitlines()))
+        left = slurm_bridge.slurm.run("alice", "squeue", "-h", "-j", str(array)).stdout.strip()
+        return True if not left else None
+
+    wait_until(f"array {array} finished", all_done, 180, interval=0.3)
+    assert max(seen_running) <= 3, seen_running
+    out = slurm_bridge.slurm.run(
+        "alice", "sacct", "-X", "-n", "-P", "-j", str(array), "-o", "JobID,JobIDRaw,State,ExitCode"
+    ).stdout
+    rows = {line.split("|")[0]: line.split("|")[1:] for line in out.splitlines()}
+    assert len(rows) == 10
+    for i in range(10):
+        raw, state, code = rows[f"{array}_{i}"]
+        assert (state, code) == (("COMPLETED", "0:0") if i % 3 == 0 else ("FAILED", f"{i % 3}:0"))
+        text = (Path(alice.home) / f"arr-{array}_{i}.out").read_text()
+        assert f"task={i} job={raw} array={array} count=10" in text  # each task's real job id
+
+
+def test_time_limit_ends_as_timeout(slurm_bridge: SlurmBridge) -> None:
+    alice = slurm_bridge.slurm.users["alice"]
+    job = slurm_bridge.submit("alice", _script("sleep 600", "-t 1"), cwd=alice.home)
+    slurm_bridge.slurm.wait_state(job, ["RUNNING"], timeout=90)
+    rec = slurm_bridge.slurm.wait_sacct(job, timeout=150)
+    assert rec["State"] == "TIMEOUT"
+    slurm_bridge.wait_kube_gone(job)
