@@ -191,10 +191,39 @@ class CliTransport:
         self._run("scancel", job_id)
 
     def split(self, array_id: str, tasks: str, admin_comment: str) -> bool:
-        self._run(
-            "scontrol", "update", f"JobId={array_id}_[{tasks.partition('%')[0]}]", f"AdminComment={admin_comment}"
-        )
+        # An admin update of some tasks splits them out (an update of all of them changes the array
+        # record alone, and one that changes nothing splits nothing): the array record first, then
+        # every task but the last with a different value; the array record is then the last task.
+        indexes = expand_indexes(tasks.partition("%")[0])
+        self._run("scontrol", "update", f"JobId={array_id}", f"AdminComment={admin_comment}")
+        if len(indexes) > 1:
+            task_comment = f"AdminComment={admin_comment} (array task)"
+            self._run("scontrol", "update", f"JobId={array_id}_[{ranges(indexes[:-1])}]", task_comment)
         return True
 
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:
         self._run("sacctmgr", "-i", "modify", "job", "where", f"jobid={job_id}", "set", f"AdminComment={admin_comment}")
+
+
+def expand_indexes(text: str) -> list[int]:
+    """Slurm's array index form ("0-9:3,20") as a sorted list."""
+    out: set[int] = set()
+    for item in text.split(","):
+        rng, _, step = item.partition(":")
+        lo, _, hi = rng.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1, int(step or 1)))
+    return sorted(out)
+
+
+def ranges(indexes: Sequence[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2,5" (the form scontrol takes between brackets)."""
+    parts: list[str] = []
+    start = prev = indexes[0]
+    for i in [*indexes[1:], None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        parts.append(f"{start}-{prev}" if prev != start else str(start))
+        if i is not None:
+            start = prev = i
+    return ",".join(parts)
