@@ -50,7 +50,8 @@ def object_name(job: BatchJob) -> str:
 
 
 def batch_labels(job: BatchJob) -> dict[str, str]:
-    out = {
+    out = {k: label_value(v) for k, v in job.labels}
+    out |= {  # the bridge's own keys win over the IR's (check_job also refuses them)
         wk.LABEL_MANAGED_BY: wk.MANAGED_BY_VALUE,
         wk.LABEL_SOURCE: job.source.value,
         wk.LABEL_CLUSTER: label_value(job.cluster),
@@ -60,7 +61,6 @@ def batch_labels(job: BatchJob) -> dict[str, str]:
     for key, value in ((wk.LABEL_ACCOUNT, job.account), (wk.LABEL_QUEUE, job.queue)):
         if value:
             out[key] = label_value(value)
-    out.update({k: label_value(v) for k, v in job.labels})
     return out
 
 
@@ -73,7 +73,8 @@ def _array_text(array: ArraySpec) -> str:
 
 
 def batch_annotations(job: BatchJob) -> dict[str, str]:
-    out = {wk.ANN_JOB_NAME: job.name, wk.ANN_SOURCE_ID: job.source_id, wk.ANN_SUBMIT_DIR: job.submit_dir}
+    out = dict(job.annotations)
+    out |= {wk.ANN_JOB_NAME: job.name, wk.ANN_SOURCE_ID: job.source_id, wk.ANN_SUBMIT_DIR: job.submit_dir}
     optional = {
         wk.ANN_ARRAY_INDEXES: _array_text(job.array) if job.array else None,
         wk.ANN_DEPENDENCIES: json.dumps(job.dependencies.model_dump(mode="json"), sort_keys=True)
@@ -84,8 +85,7 @@ def batch_annotations(job: BatchJob) -> dict[str, str]:
         wk.ANN_WARNINGS: "\n".join(job.warnings) or None,
         wk.ANN_REQUEUE: "true" if job.requeue else None,
     }
-    out.update({k: v for k, v in optional.items() if v is not None})
-    out.update(dict(job.annotations))
+    out.update({k: v for k, v in optional.items() if v is not None})  # the bridge's keys win
     return out
 
 
