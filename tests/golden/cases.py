@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bridge.cli.translate import Request
@@ -13,6 +14,7 @@ GOLDEN = Path(__file__).resolve().parent
 CONFIG = EXAMPLES / "config" / "lab.yaml"
 ALICE = Identity(user="alice", uid=2001, gid=2001, groups=(3000,))
 SUBMIT_DIR = "/lab/gpfs/home/alice"
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)  # fixed, so relative --begin gives the same file each run
 SUBMIT_ENV = {"HOME": "/lab/gpfs/home/alice", "LANG": "C.UTF-8", "LD_PRELOAD": "/lab/gpfs/evil.so"}
 
 
@@ -28,6 +30,7 @@ def request_for(path: Path) -> Request:
         identity=ALICE,
         job_id="1234",
         submit_dir=SUBMIT_DIR,
+        now=NOW,
         environment=SUBMIT_ENV,
     )
 

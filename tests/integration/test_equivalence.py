@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 
 from adapters.htcondor.ad import AdContext, AdView, to_ir
 from adapters.htcondor.submit import job_ads
+from adapters.slurm.settings import SlurmSettings
 from adapters.slurm.translate import SubmitContext, translate
 from bridge.domain.errors import TranslationError
 from bridge.domain.ir import BatchJob, Identity, Placeholder
@@ -54,6 +56,10 @@ REFUSED = {
     "bad-count": "#!/bin/sh\n#SBATCH -c zero\necho\n",
     "bad-dependency": "#!/bin/sh\n#SBATCH -d sometime:1\necho\n",
 }
+# The lab's slurm.conf: debug is the Default=YES partition. Equivalence is about reading the
+# submission, so both partitions count as bridged here (the partition check has unit tests).
+LAB_SLURM = SlurmSettings(partitions=("k8s", "debug"), default_partition="debug")
+NOW = datetime.now().astimezone()
 # Patterns slurmctld leaves for slurmstepd, expanded as slurmstepd does for a batch step.
 RUNTIME_PATTERNS = {"%N": "NODE", "%t": "0", "%n": "0", "%s": "batch"}
 
@@ -134,9 +140,9 @@ def _submit_and_compare(slurm_lab: SlurmLab, body: str, home: str) -> None:
         rec = slurm_lab.job(job_id)
         assert rec is not None
         ctx = SubmitContext(
-            identity=_identity(slurm_lab), job_id=str(job_id), submit_dir=home, cluster=slurm_lab.cluster
+            identity=_identity(slurm_lab), job_id=str(job_id), submit_dir=home, cluster=slurm_lab.cluster, now=NOW
         )
-        _compare(rec, translate(body, ctx))
+        _compare(rec, translate(body, ctx, settings=LAB_SLURM))
     finally:
         slurm_lab.run("alice", "scancel", str(job_id), check=False)
 
@@ -167,9 +173,11 @@ def test_what_sbatch_refuses_the_translator_refuses(slurm_lab: SlurmLab, name: s
     if proc.returncode == 0:  # pragma: no cover - only on a regression in the lab
         slurm_lab.run("alice", "scancel", proc.stdout.strip().split(";")[0], check=False)
     assert proc.returncode != 0, f"real sbatch accepted {name}"
-    ctx = SubmitContext(identity=_identity(slurm_lab), job_id="1", submit_dir="/lab/gpfs/home/alice", cluster="lab")
+    ctx = SubmitContext(
+        identity=_identity(slurm_lab), job_id="1", submit_dir="/lab/gpfs/home/alice", cluster="lab", now=NOW
+    )
     with pytest.raises(TranslationError):
-        translate(body, ctx)
+        translate(body, ctx, settings=LAB_SLURM)
 
 
 # --- HTCondor ------------------------------------------------------------------------------------

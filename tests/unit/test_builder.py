@@ -16,7 +16,7 @@ from bridge.domain.ir import BatchJob
 from bridge.domain.policy import HostPathVolume, StorageMount
 from bridge.kube.objects import build_job
 from bridge.kube.settings import KubeSettings
-from tests.unit.helpers import ALICE, POLICY, sbatch, script
+from tests.unit.helpers import ALICE, BRIDGED, NOW, POLICY, sbatch, script
 
 
 def _job(job: BatchJob, **settings: Any) -> dict[str, Any]:
@@ -98,8 +98,8 @@ def _run(
 ) -> subprocess.CompletedProcess[str]:
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    ctx = SubmitContext(identity=ALICE, job_id="42", submit_dir=str(work), cluster="lab", script_name="job.sh")
-    job = translate(body, ctx)
+    ctx = SubmitContext(identity=ALICE, job_id="42", submit_dir=str(work), cluster="lab", now=NOW, script_name="job.sh")
+    job = translate(body, ctx, settings=BRIDGED)
     mount = tmp_path / "cm"
     mount.mkdir(exist_ok=True)
     here = StorageMount(prefix=str(tmp_path), volume=HostPathVolume(path=str(tmp_path)))
