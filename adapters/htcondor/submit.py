@@ -15,8 +15,9 @@ A description is untrusted input parsed on the bridge host, so before HTCondor's
 - attributes that belong to the schedd or the bridge (``+Managed``, ``+JobStatus``, ...) are refused;
 - procs are counted before anything is expanded (``queue N``, item lists, item files, ``matching``
   globs) and more than ``max_procs`` is refused;
-- HTCondor's code then runs in a child process with an address-space and a wall-clock limit, so a
-  macro bomb or a pathological description costs one bounded child, never the daemon.
+- HTCondor's code then runs in a child of the expander server (``adapters.htcondor.expander``) with
+  an address-space and a wall-clock limit and a clean environment, so a macro bomb, a crash in the
+  bindings or a pathological description costs one bounded child, never the daemon.
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ from __future__ import annotations
 import contextlib
 import glob
 import itertools
-import multiprocessing
+import json
 import os
 import re
-import resource
+import select
 import stat
+import subprocess
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection
 from typing import Any
 
 from adapters.htcondor.ad import AdView, view_of
@@ -346,45 +349,84 @@ def _expand_here(
             except TranslationError:
                 raise
             except MemoryError:
-                raise
+                raise  # the expander's child reports it
             except Exception as exc:
                 message = " ".join(str(exc).split()) or type(exc).__name__
                 raise TranslationError(f"HTCondor refused the description: {message}", line=stmt.line) from None
             run.room(len(made), stmt.line)
             run.ads.extend(made)
-        ads = [swap(ad) for ad in run.ads] if cwd != submit_dir else run.ads
-    return [replace(ad, warnings=screened.warnings) for ad in ads] if screened.warnings else ads
+        return [swap(ad) for ad in run.ads] if cwd != submit_dir else run.ads
 
 
-def _child(
-    conn: Connection, screened: Screened, submit_dir: str, cluster_id: int, qdate: int, settings: CondorSettings
-) -> None:
-    limit = settings.expand_memory_mib * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    try:
-        conn.send(("ok", _expand_here(screened, submit_dir, cluster_id, qdate, settings)))
-    except TranslationError as exc:
-        conn.send(("error", exc.message, exc.line))
-    except MemoryError:
-        conn.send(("error", _memory_message(settings), None))
-    finally:
-        conn.close()
+def memory_message(limit_mib: int) -> str:
+    return f"expanding the description needs more than {limit_mib} MiB: refused"
 
 
-def _memory_message(settings: CondorSettings) -> str:
-    return f"expanding the description needs more than {settings.expand_memory_mib} MiB: refused"
-
-
-def _died_message(settings: CondorSettings, exitcode: int | None) -> str:
-    how = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"status {exitcode}"
-    return (
-        f"HTCondor's submit code died expanding the description ({how}; memory limit "
-        f"{settings.expand_memory_mib} MiB): refused"
+def expand_request(request: dict[str, Any]) -> dict[str, Any]:
+    """Run in the expander's child: the reply is plain JSON (values, literal names, reads per ad)."""
+    settings = CondorSettings.model_validate(request["settings"])
+    screened = Screened(
+        statements=tuple(Statement(text, line, queue) for text, line, queue in request["statements"]),
+        warnings=tuple(request["warnings"]),
     )
+    try:
+        ads = _expand_here(screened, request["submit_dir"], request["cluster_id"], request["qdate"], settings)
+    except TranslationError as exc:
+        return {"error": exc.message, "line": exc.line}
+    return {"ads": [[dict(ad.values), sorted(ad.literal), list(ad.reads)] for ad in ads]}
 
 
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["adapters.htcondor.bindings", "adapters.htcondor.submit"])
+class _Expander:
+    """The client side of ``adapters.htcondor.expander``: one server per process, started on first
+    use with a clean environment, restarted if it dies or stops answering; one request at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        env = {"PATH": "/usr/bin:/bin", "CONDOR_CONFIG": "/dev/null", "PYTHONPATH": path, "LANG": "C.UTF-8"}
+        return subprocess.Popen(
+            [sys.executable, "-m", "adapters.htcondor.expander"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd="/",
+            close_fds=True,
+        )
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        from adapters.htcondor.expander import read_frame, write_frame
+
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = self._start()
+            proc = self._proc
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            try:
+                write_frame(proc.stdin, json.dumps(request).encode())
+                ready = select.select([proc.stdout], [], [], timeout + 10)[0]
+                raw = read_frame(proc.stdout) if ready else None
+            except OSError:
+                raw = None
+            if raw is None:
+                self._stop()
+                raise TranslationError("the HTCondor expander did not answer: refused")
+        reply: dict[str, Any] = json.loads(raw)
+        return reply
+
+
+_EXPANDER = _Expander()
 
 
 def job_ads(
@@ -395,29 +437,19 @@ def job_ads(
     if not submit_dir.startswith("/"):
         raise TranslationError(f"submit directory {submit_dir!r} must be absolute")
     screened = screen(text, settings)
-    receive, send = _CONTEXT.Pipe(duplex=False)
-    child = _CONTEXT.Process(target=_child, args=(send, screened, submit_dir, cluster_id, qdate, settings), daemon=True)
-    child.start()
-    send.close()
-    try:
-        if not receive.poll(settings.expand_timeout_s):
-            raise TranslationError(
-                f"expanding the description took longer than {settings.expand_timeout_s:g} s: refused"
-            )
-        try:
-            result = receive.recv()
-        except EOFError:
-            child.join(1)
-            result = ("error", _died_message(settings, child.exitcode), None)
-    finally:
-        receive.close()
-        if child.is_alive():
-            child.kill()
-        child.join()
-    if result[0] == "error":
-        raise TranslationError(result[1], line=result[2])
-    ads: list[AdView] = result[1]
-    return ads
+    request = {
+        "statements": [[s.text, s.line, s.queue] for s in screened.statements],
+        "warnings": list(screened.warnings),
+        "submit_dir": submit_dir,
+        "cluster_id": cluster_id,
+        "qdate": qdate,
+        "settings": settings.model_dump(),
+    }
+    reply = _EXPANDER.call(request, settings.expand_timeout_s)
+    if "error" in reply:
+        raise TranslationError(str(reply["error"]), line=reply.get("line"))
+    warnings = screened.warnings
+    return [AdView(values, frozenset(literal), tuple(reads), warnings) for values, literal, reads in reply["ads"]]
 
 
 @contextlib.contextmanager
