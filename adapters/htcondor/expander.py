@@ -11,7 +11,6 @@ closes. Frames on stdin/stdout are an 8-byte big-endian length and that many byt
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import resource
@@ -46,23 +45,25 @@ def _error(message: str, line: int | None = None) -> bytes:
 
 def _run_child(request: dict[str, Any], out: int) -> None:
     """In the forked child: limit memory, expand, write the JSON reply, exit without cleanup."""
-    code = 0
+    code = 4
     try:
-        limit = int(request["settings"]["expand_memory_mib"]) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        reply = json.dumps(submit.expand_request(request)).encode()
-    except MemoryError:
-        reply, code = _error(submit.memory_message(int(request["settings"]["expand_memory_mib"]))), 3
-    except BaseException as exc:  # anything else: a reply, never a hang
-        reply, code = _error(f"expanding the description failed: {type(exc).__name__}"), 4
-    with contextlib.suppress(OSError):
+        limit_mib = int(request["settings"]["expand_memory_mib"])
+        reply = _error(submit.memory_message(limit_mib))  # made before the limit: sent if memory runs out
+        resource.setrlimit(resource.RLIMIT_AS, (limit_mib << 20, limit_mib << 20))
+        try:
+            reply, code = json.dumps(submit.expand_request(request)).encode(), 0
+        except MemoryError:
+            code = 3
+        except Exception as exc:  # anything else: a reply, never a hang
+            reply = _error(f"expanding the description failed: {type(exc).__name__}")
         view = memoryview(reply)
         while view:
             view = view[os.write(out, view) :]
-    os._exit(code)
+    finally:
+        os._exit(code)  # never return into the server's loop
 
 
-def _collect(fd: int, pid: int, timeout: float) -> bytes:
+def _collect(fd: int, pid: int, timeout: float, limit_mib: int) -> bytes:
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
     while True:
@@ -79,13 +80,16 @@ def _collect(fd: int, pid: int, timeout: float) -> bytes:
     if chunks:
         return b"".join(chunks)
     how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"status {os.waitstatus_to_exitcode(status)}"
-    return _error(f"HTCondor's submit code died expanding the description ({how}): refused")
+    return _error(
+        f"HTCondor's submit code died expanding the description ({how}; memory limit {limit_mib} MiB): refused"
+    )
 
 
 def serve_one(raw: bytes) -> bytes:
     try:
         request = json.loads(raw)
         timeout = float(request["settings"]["expand_timeout_s"])
+        limit_mib = int(request["settings"]["expand_memory_mib"])
     except (ValueError, KeyError, TypeError):
         return _error("malformed request to the expander")
     read_end, write_end = os.pipe()
@@ -97,7 +101,7 @@ def serve_one(raw: bytes) -> bytes:
         _run_child(request, write_end)
     os.close(write_end)
     try:
-        return _collect(read_end, pid, timeout)
+        return _collect(read_end, pid, timeout, limit_mib)
     finally:
         os.close(read_end)
 
