@@ -132,7 +132,9 @@ def array_spec(value: str, max_size: int, option: str = "--array") -> ArraySpec:
         ranges.append(range(start, end + 1, step))
     if sum(len(r) for r in ranges) > 4 * max_size:  # overlapping ranges: bound the work, not just the result
         raise bad(option, value, f"more than {max_size} tasks")
-    indexes = {i for r in ranges for i in r}
+    indexes: set[int] = set()
+    for r in ranges:
+        indexes.update(r)
     if len(indexes) > max_size:
         raise bad(option, value, f"more than {max_size} tasks")
     return ArraySpec(indexes=tuple(sorted(indexes)), throttle=throttle)

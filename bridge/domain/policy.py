@@ -166,11 +166,14 @@ def check_storage(job: BatchJob, policy: SitePolicy) -> None:
             _check_path(what, ext.value, job.working_dir, policy, write=ext.name == WRITES)
 
 
-@lru_cache(maxsize=4096)
-def _parse_image(text: str) -> oci.ImageRef:
+@lru_cache(maxsize=4096)  # pure, and every job of an array or a site default repeats the same text
+def _allowed_image(text: str, allowed: tuple[str, ...]) -> str:
     if oci.is_sif(text):
         raise PolicyError(f"container image {text!r} {oci.SIF_REFUSAL}")
-    return oci.parse(text)
+    ref = oci.parse(text)
+    if allowed and not any(ref.under(r) for r in allowed):
+        raise PolicyError(f"image {str(ref)!r} is not from an allowed registry ({', '.join(allowed)})")
+    return str(ref)
 
 
 def resolve_image(job: BatchJob, policy: SitePolicy) -> str:
@@ -179,11 +182,7 @@ def resolve_image(job: BatchJob, policy: SitePolicy) -> str:
     image = job.image or policy.images.per_queue.get(job.queue or "") or policy.images.default
     if not image:
         raise PolicyError("no container image: name one (#BRIDGE --image=...) or configure a default")
-    ref = _parse_image(image)
-    allowed = policy.images.allowed_registries
-    if allowed and not any(ref.under(r) for r in allowed):
-        raise PolicyError(f"image {str(ref)!r} is not from an allowed registry ({', '.join(allowed)})")
-    return str(ref)
+    return _allowed_image(image, policy.images.allowed_registries)
 
 
 _NAMESPACE_SOURCE = {
@@ -200,10 +199,15 @@ def resolve_namespace(job: BatchJob, policy: SitePolicy) -> str:
     return namespace_name(rule.prefix, value) if value else rule.fixed
 
 
+@lru_cache(maxsize=64)
+def _deny_set(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(names)
+
+
 def check_environment(job: BatchJob, policy: SitePolicy) -> None:
     """Variables the site forbids are refused whichever door they came through. The front doors drop
     *inherited* ones (--export=ALL, getenv) with a warning, so what is left here was set explicitly."""
-    deny = set(policy.env_denylist)
+    deny = _deny_set(policy.env_denylist)
     for name, value in job.environment.variables:
         if name in deny:
             raise PolicyError(f"environment: setting {name} is not allowed on this site")
@@ -253,8 +257,27 @@ def _texts(job: BatchJob) -> Iterator[tuple[str, str]]:
     yield from (("extension", f"{e.name}={e.value}") for e in job.extensions if isinstance(e.value, str))
 
 
+def _strings(job: BatchJob) -> list[str]:
+    """The same strings as _texts, unnamed and cheap to collect (every job pays for this)."""
+    payload, io = job.payload, job.io
+    out = [payload.body if isinstance(payload, Script) else payload.executable, *payload.args]
+    out += [x for pair in job.environment.variables for x in pair]
+    out += (job.name, job.working_dir, job.submit_dir, job.account or "", job.queue or "", job.qos or "")
+    out += (job.comment or "", job.image or "")
+    out += [p for t in (io.stdin, io.stdout, io.stderr) if t is not None for p in t.parts if isinstance(p, str)]
+    out += [x for pair in (*job.labels, *job.annotations) for x in pair]
+    out += [x for e in job.extensions for x in (e.name, e.value) if isinstance(x, str)]
+    return out
+
+
+def _clean(blob: str) -> bool:
+    return "\0" not in blob and (blob.isascii() or _utf8_error("", blob) is None)
+
+
 def check_text(job: BatchJob) -> None:
     """No NUL byte and only UTF-8 in anything the user wrote: Kubernetes objects are UTF-8 JSON."""
+    if _clean("".join(_strings(job))):
+        return  # the usual case, in one pass; the slow path below names the culprit
     for what, text in _texts(job):
         if "\0" in text:
             raise PolicyError(f"{what} contains a NUL byte")

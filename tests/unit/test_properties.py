@@ -5,11 +5,13 @@ scripts that are not UTF-8 are covered as well as text."""
 
 from __future__ import annotations
 
+import shlex
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.htcondor.ad import ATTRIBUTES, AdContext, AdView, to_ir
-from adapters.slurm import options
+from adapters.slurm import options, script
 from bridge.domain.errors import TranslationError
 from bridge.kube.objects import build_job
 from bridge.kube.settings import KubeSettings
@@ -75,3 +77,20 @@ def test_arbitrary_ads_never_crash(values: dict[str, object], literal: set[str])
 def test_every_attribute_the_translator_reads_is_fuzzed() -> None:
     assert set(AD_KEYS) == set(ATTRIBUTES)
     assert {"UserLog", "TransferInput", "TransferOutputRemaps", "WantContainer"} <= set(AD_KEYS)
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet=st.sampled_from([*" \t\r\n\x0b\x0c\xa0'\"\\#=-_aZ0,:%", "\u2003"]), max_size=40))
+def test_the_directive_fast_path_splits_exactly_as_shlex(text: str) -> None:
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    try:
+        expected: tuple[str, ...] | None = tuple(lexer)
+    except ValueError:
+        expected = None
+    try:
+        got: tuple[str, ...] | None = script._words(text, 1)
+    except TranslationError:
+        got = None
+    assert got == expected
