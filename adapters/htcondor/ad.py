@@ -96,8 +96,10 @@ def view_of(ad: AdLike) -> AdView:
     for key in ATTRIBUTES:
         if key in ad:
             try:
-                values[key] = _plain(ad.eval(key))
-                if key in _SIZES and _is_number(ad.get(key)):
+                value = values[key] = _plain(ad.eval(key))
+                # Literal-ness matters only for a size <= 0 (a written 0 is refused, a default
+                # expression that evaluates to 0 is floored): look it up only then.
+                if key in _SIZES and _is_number(value) and value <= 0 and _is_number(ad.get(key)):  # type: ignore[operator]
                     literal.add(key)
             except Exception:
                 values[key] = None

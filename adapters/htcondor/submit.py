@@ -325,7 +325,9 @@ def _statement_ads(run: _Run, stmt: Statement) -> list[AdView]:
         procid=len(run.ads),
         qdate=run.qdate,
     )
-    return [replace(view_of(ad), reads=_reads(spec)) for ad in itertools.islice(jobs, run.settings.max_procs + 1)]
+    views = [view_of(ad) for ad in itertools.islice(jobs, run.settings.max_procs + 1)]
+    reads = _reads(spec)
+    return [replace(v, reads=reads) for v in views] if reads else views
 
 
 def _reads(spec: QueueSpec) -> tuple[str, ...]:
@@ -358,6 +360,9 @@ def _expand_here(
         return [swap(ad) for ad in run.ads] if cwd != submit_dir else run.ads
 
 
+_ABSENT = "\0absent"  # a column an ad lacks (no evaluated value can contain a NUL)
+
+
 def memory_message(limit_mib: int) -> str:
     return f"expanding the description needs more than {limit_mib} MiB: refused"
 
@@ -373,7 +378,10 @@ def expand_request(request: dict[str, Any]) -> dict[str, Any]:
         ads = _expand_here(screened, request["submit_dir"], request["cluster_id"], request["qdate"], settings)
     except TranslationError as exc:
         return {"error": exc.message, "line": exc.line}
-    return {"ads": [[dict(ad.values), sorted(ad.literal), list(ad.reads)] for ad in ads]}
+    # Columns, not one object per ad: half the encoding and decoding of 10,000 ads.
+    keys = sorted({k for ad in ads for k in ad.values})
+    rows = [[ad.values.get(k, _ABSENT) for k in keys] + [sorted(ad.literal), list(ad.reads)] for ad in ads]
+    return {"keys": keys, "rows": rows, "uniform": all(len(ad.values) == len(keys) for ad in ads)}
 
 
 class _Expander:
@@ -448,8 +456,14 @@ def job_ads(
     reply = _EXPANDER.call(request, settings.expand_timeout_s)
     if "error" in reply:
         raise TranslationError(str(reply["error"]), line=reply.get("line"))
-    warnings = screened.warnings
-    return [AdView(values, frozenset(literal), tuple(reads), warnings) for values, literal, reads in reply["ads"]]
+    keys, warnings = reply["keys"], screened.warnings
+
+    def values(row: list[Any]) -> dict[str, Any]:
+        if reply["uniform"]:  # every ad has every column: the common case, and the cheap one
+            return dict(zip(keys, row, strict=False))
+        return {k: v for k, v in zip(keys, row, strict=False) if v != _ABSENT}
+
+    return [AdView(values(row), frozenset(row[-2]), tuple(row[-1]), warnings) for row in reply["rows"]]
 
 
 @contextlib.contextmanager
