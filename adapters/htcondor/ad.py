@@ -85,6 +85,9 @@ def _plain(value: object) -> object:
     return value if isinstance(value, str | int | float | bool) else None
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -92,7 +95,7 @@ def _is_number(value: object) -> bool:
 def view_of(ad: AdLike) -> AdView:
     """Evaluate the attributes of ``ad`` the bridge needs; anything not a plain value is None."""
     values: dict[str, object] = {}
-    literal: set[str] = set()
+    literal: list[str] = []  # almost always empty: no set per ad
     for key in ATTRIBUTES:
         if key in ad:
             try:
@@ -100,10 +103,10 @@ def view_of(ad: AdLike) -> AdView:
                 # Literal-ness matters only for a size <= 0 (a written 0 is refused, a default
                 # expression that evaluates to 0 is floored): look it up only then.
                 if key in _SIZES and _is_number(value) and value <= 0 and _is_number(ad.get(key)):  # type: ignore[operator]
-                    literal.add(key)
+                    literal.append(key)
             except Exception:
                 values[key] = None
-    return AdView(values, frozenset(literal))
+    return AdView(values, frozenset(literal) if literal else _NONE)
 
 
 @dataclass(frozen=True)

@@ -463,7 +463,10 @@ def job_ads(
             return dict(zip(keys, row, strict=False))
         return {k: v for k, v in zip(keys, row, strict=False) if v != _ABSENT}
 
-    return [AdView(values(row), frozenset(row[-2]), tuple(row[-1]), warnings) for row in reply["rows"]]
+    none: frozenset[str] = frozenset()
+    return [
+        AdView(values(row), frozenset(row[-2]) if row[-2] else none, tuple(row[-1]), warnings) for row in reply["rows"]
+    ]
 
 
 @contextlib.contextmanager
