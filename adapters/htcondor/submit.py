@@ -433,8 +433,14 @@ class _Expander:
         reply: dict[str, Any] = json.loads(raw)
         return reply
 
+    def forget(self) -> None:
+        """In a forked child: the server's pipes belong to the parent; start a new one if needed."""
+        self._lock = threading.Lock()
+        self._proc = None
+
 
 _EXPANDER = _Expander()
+os.register_at_fork(after_in_child=_EXPANDER.forget)
 
 
 def job_ads(

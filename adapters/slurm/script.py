@@ -38,7 +38,12 @@ class ScriptDirectives:
     warnings: tuple[str, ...] = ()
 
 
+MAX_SCRIPT_BYTES = 4 * 1024 * 1024  # Slurm's default SchedulerParameters max_script_size (4 MB)
+
+
 def check_body(body: str) -> None:
+    if len(body) > MAX_SCRIPT_BYTES:
+        raise TranslationError(f"batch script is larger than {MAX_SCRIPT_BYTES} bytes (Slurm's max_script_size)")
     if not body.strip():
         raise TranslationError("batch script is empty")
     if "\0" in body:

@@ -34,10 +34,17 @@ class Request:
     environment: Mapping[str, str] | None = None
 
 
+MAX_SOURCE_BYTES = 16 * 1024 * 1024  # above any front door's own limit: refused before reading it
+
+
 def read_source(path: Path) -> str:
     """The file as its bytes say: no newline translation (sbatch refuses CR LF, so must we), and
     bytes that are not UTF-8 kept as surrogates for the front doors to refuse with a line number."""
-    return path.read_bytes().decode("utf-8", "surrogateescape")
+    with path.open("rb") as source:
+        data = source.read(MAX_SOURCE_BYTES + 1)
+    if len(data) > MAX_SOURCE_BYTES:
+        raise TranslationError(f"{path}: larger than {MAX_SOURCE_BYTES} bytes; not read")
+    return data.decode("utf-8", "surrogateescape")
 
 
 def detect_kind(path: Path, text: str) -> str:

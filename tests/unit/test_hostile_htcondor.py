@@ -290,3 +290,15 @@ def test_dos_line_breaks_are_read_as_condor_submit_reads_them() -> None:
 def test_job_ads_without_a_schedd_need_an_absolute_submit_dir() -> None:
     with pytest.raises(TranslationError, match="must be absolute"):
         job_ads(RUN + "queue\n", "relative")
+
+
+def test_a_dead_expander_is_replaced() -> None:
+    from adapters.htcondor import submit
+
+    _jobs(RUN + "queue\n")
+    server = submit._EXPANDER._proc
+    assert server is not None
+    server.kill()
+    server.wait()
+    assert len(_jobs(RUN + "queue\n")) == 1
+    assert submit._EXPANDER._proc is not server

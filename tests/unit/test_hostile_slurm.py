@@ -228,3 +228,12 @@ def test_a_translator_never_raises_anything_but_its_own_error() -> None:
     for body in ("#!/bin/sh\n#SBATCH --export=A=\udcff\necho\n", "#!/bin/sh\n#SBATCH -J \udcff\necho\n"):
         with pytest.raises(TranslationError):
             translate(body, ctx)
+
+
+def test_huge_scripts_are_refused_before_they_cost_anything(tmp_path: Path) -> None:
+    with pytest.raises(TranslationError, match="max_script_size"):
+        sbatch("#!/bin/sh\n#SBATCH -p k8s\n" + "#" * (4 * 1024 * 1024) + "\n")
+    big = tmp_path / "big.sh"
+    with big.open("wb") as f:
+        f.truncate(17 * 1024 * 1024)
+    assert main(["translate", str(big), "--slurm", *USER, "--submit-dir", HOME]) == 2
