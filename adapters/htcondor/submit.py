@@ -45,6 +45,7 @@ from bridge.domain.errors import TranslationError
 _QUEUE = re.compile(r"^\s*queue(\s|$)", re.IGNORECASE)
 _INCLUDE = re.compile(r"^\s*include\b(?!\s*=)", re.IGNORECASE)
 _ASSIGN = re.compile(r"^\s*(?P<custom>\+|my\.)?(?P<key>[A-Za-z_][A-Za-z0-9_.]*)\s*=(?P<value>.*)$", re.IGNORECASE)
+_CUSTOM = re.compile(r"^\s*(\+|my\.)", re.IGNORECASE)
 _ENV_MACRO = re.compile(r"\$\(?\s*ENV\s*\(", re.IGNORECASE)
 _MODE = re.compile(r"(?:^|\s)(in|from|matching)(?=\s|\(|$)", re.IGNORECASE)
 _SLICE = re.compile(r"^\[[-0-9:\s]*\]\s*")
@@ -191,6 +192,8 @@ def screen(text: str, settings: CondorSettings | None = None) -> Screened:
             raise _refuse(_include_refusal(line), number)
         if _QUEUE.match(line):
             _check_queue(queue_spec(line), number)
+        elif _CUSTOM.match(line) and _ASSIGN.match(line) is None:
+            raise _refuse("write attribute names out (+Name = value): a macro could name a reserved one", number)
         elif (match := _ASSIGN.match(line)) is not None:
             _check_assignment(match, number)
             if not match.group("custom") and match.group("key").lower() == "getenv":

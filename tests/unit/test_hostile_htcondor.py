@@ -153,6 +153,11 @@ def test_reserved_attributes_are_refused_by_name(line: str) -> None:
         _jobs(RUN + line + "\nqueue\n")
 
 
+def test_a_macro_cannot_name_a_reserved_attribute() -> None:
+    with pytest.raises(TranslationError, match="write attribute names out"):
+        _jobs(RUN + "a = JobStatus\n+$(a) = 4\nqueue\n")
+
+
 def test_the_reserved_table_has_the_protocol_attributes_and_the_request_stays_allowed() -> None:
     assert {"managed", "managedmanager", "jobstatus", "owner", "iwd"} <= set(RESERVED_ATTRIBUTES)
     assert len(_jobs(RUN + "+WantKubernetes = true\nqueue\n")) == 1
