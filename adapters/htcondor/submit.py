@@ -26,6 +26,7 @@ import contextlib
 import glob
 import itertools
 import json
+import operator
 import os
 import re
 import select
@@ -364,6 +365,7 @@ def _expand_here(
 
 
 _ABSENT = "\0absent"  # a column an ad lacks (no evaluated value can contain a NUL)
+_NO_LITERAL: frozenset[str] = frozenset()
 
 
 def memory_message(limit_mib: int) -> str:
@@ -381,10 +383,22 @@ def expand_request(request: dict[str, Any]) -> dict[str, Any]:
         ads = _expand_here(screened, request["submit_dir"], request["cluster_id"], request["qdate"], settings)
     except TranslationError as exc:
         return {"error": exc.message, "line": exc.line}
-    # Columns, not one object per ad: half the encoding and decoding of 10,000 ads.
+    # Columns, not one object per ad: half the encoding and decoding of 10,000 ads. The rare
+    # per-ad extras (literal zero sizes, files read) go in sparse maps keyed by the ad's index.
     keys = sorted({k for ad in ads for k in ad.values})
-    rows = [[ad.values.get(k, _ABSENT) for k in keys] + [sorted(ad.literal), list(ad.reads)] for ad in ads]
-    return {"keys": keys, "rows": rows, "uniform": all(len(ad.values) == len(keys) for ad in ads)}
+    uniform = len(keys) > 1 and all(len(ad.values) == len(keys) for ad in ads)
+    if uniform:
+        get = operator.itemgetter(*keys)
+        rows: list[Any] = [get(ad.values) for ad in ads]
+    else:
+        rows = [[ad.values.get(k, _ABSENT) for k in keys] for ad in ads]
+    return {
+        "keys": keys,
+        "rows": rows,
+        "uniform": uniform,
+        "literal": {str(i): sorted(ad.literal) for i, ad in enumerate(ads) if ad.literal},
+        "reads": {str(i): list(ad.reads) for i, ad in enumerate(ads) if ad.reads},
+    }
 
 
 class _Expander:
@@ -465,17 +479,18 @@ def job_ads(
     reply = _EXPANDER.call(request, settings.expand_timeout_s)
     if "error" in reply:
         raise TranslationError(str(reply["error"]), line=reply.get("line"))
-    keys, warnings = reply["keys"], screened.warnings
-
-    def values(row: list[Any]) -> dict[str, Any]:
-        if reply["uniform"]:  # every ad has every column: the common case, and the cheap one
-            return dict(zip(keys, row, strict=False))
-        return {k: v for k, v in zip(keys, row, strict=False) if v != _ABSENT}
-
-    none: frozenset[str] = frozenset()
-    return [
-        AdView(values(row), frozenset(row[-2]) if row[-2] else none, tuple(row[-1]), warnings) for row in reply["rows"]
-    ]
+    keys, warnings, literal, reads = reply["keys"], screened.warnings, reply["literal"], reply["reads"]
+    if reply["uniform"]:  # every ad has every column: the common case, and the cheap one
+        views = [AdView(dict(zip(keys, row, strict=True)), _NO_LITERAL, (), warnings) for row in reply["rows"]]
+    else:
+        views = [
+            AdView({k: v for k, v in zip(keys, row, strict=True) if v != _ABSENT}, _NO_LITERAL, (), warnings)
+            for row in reply["rows"]
+        ]
+    for index in {*literal, *reads}:
+        i = int(index)
+        views[i] = replace(views[i], literal=frozenset(literal.get(index, ())), reads=tuple(reads.get(index, ())))
+    return views
 
 
 @contextlib.contextmanager
