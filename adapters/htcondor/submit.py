@@ -387,9 +387,9 @@ def expand_request(request: dict[str, Any]) -> dict[str, Any]:
     # per-ad extras (literal zero sizes, files read) go in sparse maps keyed by the ad's index.
     keys = sorted({k for ad in ads for k in ad.values})
     uniform = len(keys) > 1 and all(len(ad.values) == len(keys) for ad in ads)
-    if uniform:
+    if uniform:  # one flat array: no list per ad to allocate (and keep alive) on the other side
         get = operator.itemgetter(*keys)
-        rows: list[Any] = [get(ad.values) for ad in ads]
+        rows: list[Any] = [value for ad in ads for value in get(ad.values)]
     else:
         rows = [[ad.values.get(k, _ABSENT) for k in keys] for ad in ads]
     return {
@@ -481,7 +481,12 @@ def job_ads(
         raise TranslationError(str(reply["error"]), line=reply.get("line"))
     keys, warnings, literal, reads = reply["keys"], screened.warnings, reply["literal"], reply["reads"]
     if reply["uniform"]:  # every ad has every column: the common case, and the cheap one
-        views = [AdView(dict(zip(keys, row, strict=True)), _NO_LITERAL, (), warnings) for row in reply["rows"]]
+        flat, width = iter(reply["rows"]), len(keys)
+        count = len(reply["rows"]) // width if width else 0
+        views = [
+            AdView(dict(zip(keys, itertools.islice(flat, width), strict=True)), _NO_LITERAL, (), warnings)
+            for _ in range(count)
+        ]
     else:
         views = [
             AdView({k: v for k, v in zip(keys, row, strict=True) if v != _ABSENT}, _NO_LITERAL, (), warnings)
