@@ -15,12 +15,14 @@ from typing import Any, Protocol
 
 from adapters.htcondor.quoting import environment_v1, environment_v2, split_v1, split_v2
 from adapters.htcondor.settings import CondorSettings
+from bridge.domain import image as oci
 from bridge.domain.errors import PolicyError, TranslationError
 from bridge.domain.ir import (
     BatchJob,
     Command,
     Environment,
     ExportMode,
+    Extension,
     GpuRequest,
     GpuScope,
     Identity,
@@ -30,22 +32,34 @@ from bridge.domain.ir import (
     Resources,
     Source,
 )
-from bridge.domain.jobenv import valid_env_name
+from bridge.domain.policy import READS, WRITES, normalise
 
 VANILLA = 5
 _IMAGE_SCHEMES = ("docker://",)
+# Programs under these are the image's own (a shell, an interpreter): run the image's copy rather
+# than refusing them as "not on site storage". Writes and working directories stay on storage.
+SYSTEM_PREFIXES = ("/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/libexec/")
 
 
 class AdLike(Protocol):
     def __contains__(self, key: object) -> bool: ...
     def eval(self, key: str) -> Any: ...
+    def get(self, key: str, default: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)
 class AdView:
-    """The attributes the bridge reads, evaluated to plain values (None when undefined)."""
+    """The attributes the bridge reads, evaluated to plain values (None when undefined).
+
+    ``literal`` names the attributes written as plain numbers (not expressions such as HTCondor's
+    default RequestMemory); ``reads`` the files expanding the description read (item files, globbed
+    directories); ``warnings`` what expanding it changed.
+    """
 
     values: Mapping[str, object]
+    literal: frozenset[str] = frozenset()
+    reads: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def text(self, key: str) -> str | None:
         value = self.values.get(key)
@@ -62,7 +76,8 @@ ATTRIBUTES = (
     "ClusterId", "ProcId", "Owner", "Cmd", "Arguments", "Args", "Environment", "Env", "Iwd", "In", "Out",
     "Err", "RequestCpus", "RequestMemory", "RequestGPUs", "RequestDisk", "ContainerImage", "DockerImage",
     "WantContainer", "JobUniverse", "JobBatchName", "AcctGroup", "AccountingGroup", "JobPrio",
-    "AllowedExecuteDuration", "TransferInput", "TransferExecutable", "GPUsRequireType",
+    "AllowedExecuteDuration", "TransferInput", "TransferExecutable", "GPUsRequireType", "UserLog",
+    "TransferOutputRemaps",
 )  # fmt: skip
 
 
@@ -70,16 +85,28 @@ def _plain(value: object) -> object:
     return value if isinstance(value, str | int | float | bool) else None
 
 
+_NONE: frozenset[str] = frozenset()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def view_of(ad: AdLike) -> AdView:
     """Evaluate the attributes of ``ad`` the bridge needs; anything not a plain value is None."""
     values: dict[str, object] = {}
+    literal: list[str] = []  # almost always empty: no set per ad
     for key in ATTRIBUTES:
         if key in ad:
             try:
-                values[key] = _plain(ad.eval(key))
+                value = values[key] = _plain(ad.eval(key))
+                # Literal-ness matters only for a size <= 0 (a written 0 is refused, a default
+                # expression that evaluates to 0 is floored): look it up only then.
+                if key in _SIZES and _is_number(value) and value <= 0 and _is_number(ad.get(key)):  # type: ignore[operator]
+                    literal.append(key)
             except Exception:
                 values[key] = None
-    return AdView(values)
+    return AdView(values, frozenset(literal) if literal else _NONE)
 
 
 @dataclass(frozen=True)
@@ -94,15 +121,26 @@ def _int(view: AdView, key: str) -> int | None:
     return int(number) if number is not None and number.is_integer() else None
 
 
+def _image_file(view: AdView, image: str) -> str | None:
+    """The path HTCondor will transfer as the image: container_image without a scheme is a file to
+    condor_submit (ContainerImage becomes its basename, the path goes into TransferInput)."""
+    inputs = [p.strip() for p in (view.text("TransferInput") or "").split(",")]
+    return next((p for p in inputs if p == image or p.endswith("/" + image)), None)
+
+
 def _image(view: AdView) -> str | None:
     image = view.text("ContainerImage") or view.text("DockerImage")
     if image is None:
         return None
+    if view.text("ContainerImage") and not image.startswith(_IMAGE_SCHEMES):
+        path = _image_file(view, image)
+        if path is not None and (path != image or oci.is_sif(image)):
+            raise PolicyError(f"container_image {path!r} {oci.SIF_REFUSAL}")
     for scheme in _IMAGE_SCHEMES:
         image = image.removeprefix(scheme)
-    if image.endswith(".sif") or image.startswith("/") or "://" in image:
-        raise TranslationError(f"container image {image!r} cannot run on Kubernetes: use a docker:// image")
-    return image
+    if oci.is_sif(image) or "://" in image:
+        raise PolicyError(f"container_image {image!r} {oci.SIF_REFUSAL}")
+    return image  # parsed, normalised and allow-listed by the site policy (python:3 is Docker Hub's)
 
 
 def _arguments(view: AdView) -> tuple[str, ...]:
@@ -113,20 +151,15 @@ def _arguments(view: AdView) -> tuple[str, ...]:
     return ()
 
 
-def _environment(view: AdView, settings: CondorSettings, denylist: tuple[str, ...], warnings: list[str]) -> Environment:
+def _environment(view: AdView) -> Environment:
+    """Every variable here was set explicitly (getenv is neutralised when a description is expanded):
+    the site policy refuses forbidden or malformed ones, as it does for Slurm's --export=NAME=value."""
     pairs: list[tuple[str, str]] = []
     if (v2 := view.text("Environment")) is not None:
         pairs = environment_v2(v2)
     elif (v1 := view.text("Env")) is not None:
         pairs = environment_v1(v1)
-    kept = dict(pairs)
-    for name in [n for n in kept if n in denylist]:
-        del kept[name]
-        warnings.append(f"environment: {name} is not passed to the job on this site")
-    for name in [n for n in kept if not valid_env_name(n)]:
-        del kept[name]
-        warnings.append(f"environment: {name!r} is not a valid variable name; not passed")
-    return Environment(export=ExportMode.LISTED, variables=tuple(kept.items()))
+    return Environment(export=ExportMode.LISTED, variables=tuple(dict(pairs).items()))
 
 
 def _stream(view: AdView, key: str) -> PathTemplate | None:
@@ -134,13 +167,33 @@ def _stream(view: AdView, key: str) -> PathTemplate | None:
     return None if key == "In" and path == "/dev/null" else PathTemplate.literal(path)
 
 
+# Size requests as (submit command, whether 0 is a valid request). HTCondor rounds a negative
+# request_memory to 0 and keeps other negatives: a number the user wrote must be > 0 (>= 0 for
+# GPUs); an unset request is an expression (RequestMemory's default can evaluate to 0: floored).
+_SIZES: dict[str, tuple[str, bool]] = {
+    "RequestCpus": ("request_cpus", False),
+    "RequestMemory": ("request_memory", False),
+    "RequestDisk": ("request_disk", False),
+    "RequestGPUs": ("request_gpus", True),
+}
+
+
+def _check_sizes(view: AdView) -> None:
+    for key, (command, zero_ok) in _SIZES.items():
+        value = view.number(key)
+        if value is None:
+            continue
+        if value < 0 or (value == 0 and not zero_ok and key in view.literal):
+            raise TranslationError(f"{command} = {value:g}: must be larger than 0 (negative sizes become 0)")
+
+
 def _resources(view: AdView, settings: CondorSettings) -> Resources:
+    _check_sizes(view)
     cpus = max(math.ceil(view.number("RequestCpus") or 1), 1)
     memory = max(math.ceil(view.number("RequestMemory") or 0), settings.min_memory_mib)
-    gpus = math.ceil(view.number("RequestGPUs") or 0)
+    gpus = min(math.ceil(view.number("RequestGPUs") or 0), 2**31)  # the site's cap refuses large ones
     disk_kib = view.number("RequestDisk") or 0
-    if cpus > settings.max_cpus or gpus > settings.max_gpus or memory > settings.max_memory_mib:
-        raise TranslationError(f"request too large (cpus {cpus}, memory {memory} MiB, gpus {gpus})")
+    cpus, memory = min(cpus, 2**31), min(memory, 2**62)
     return Resources(
         cpus_per_task=cpus,
         memory_per_node_mib=memory,
@@ -149,9 +202,35 @@ def _resources(view: AdView, settings: CondorSettings) -> Resources:
     )
 
 
-def to_ir(
-    view: AdView, ctx: AdContext, settings: CondorSettings | None = None, denylist: tuple[str, ...] = ()
-) -> BatchJob:
+def _files(view: AdView, iwd: str, warnings: list[str]) -> tuple[Extension, ...]:
+    """Every other file the job or the bridge reads or writes for it, for the site policy to check:
+    transfer_input_files (read in place: nothing is transferred), the user log (the bridge writes
+    it), transfer_output_remaps targets, and what expanding the description read."""
+    image = view.text("ContainerImage")
+    reads = [p.strip() for p in (view.text("TransferInput") or "").split(",") if p.strip() and p.strip() != image]
+    for path in reads:
+        if "://" in path:
+            raise TranslationError(f"transfer_input_files: {path!r} is a URL; nothing is transferred, so it is refused")
+    if reads:
+        warnings.append("transfer_input_files: no files are transferred; the job reads site storage in place")
+    writes = [log] if (log := view.text("UserLog")) else []
+    for remap in (view.text("TransferOutputRemaps") or "").split(";"):
+        if (target := remap.partition("=")[2].strip()) and "://" not in target:
+            writes.append(target)
+    made = [(READS, p) for p in [*reads, *view.reads]] + [(WRITES, p) for p in writes]
+    return tuple(Extension(source=Source.HTCONDOR, name=n, value=normalise(p, iwd)) for n, p in made)
+
+
+def _payload(view: AdView, cmd: str, iwd: str, warnings: list[str]) -> Command:
+    executable = posixpath.join(iwd, cmd)
+    in_image = view.values.get("TransferExecutable") is False  # transfer_executable = false
+    if not in_image and executable.startswith(SYSTEM_PREFIXES):
+        in_image = True
+        warnings.append(f"executable {executable} is a system program: the image's copy runs")
+    return Command(executable=executable, args=_arguments(view), in_image=in_image)
+
+
+def to_ir(view: AdView, ctx: AdContext, settings: CondorSettings | None = None) -> BatchJob:
     """The IR of one job ad; raises TranslationError (PolicyError for identity) on what cannot run."""
     settings = settings or CondorSettings()
     universe = _int(view, "JobUniverse") or VANILLA
@@ -168,9 +247,7 @@ def to_ir(
     cmd, iwd = view.text("Cmd"), view.text("Iwd")
     if not cmd or not iwd or not iwd.startswith("/"):
         raise TranslationError("job ad needs Cmd and an absolute Iwd")
-    warnings: list[str] = []
-    if view.text("TransferInput"):
-        warnings.append("transfer_input_files: no files are transferred; the job reads site storage in place")
+    warnings: list[str] = list(view.warnings)
     limit = _int(view, "AllowedExecuteDuration")
     return BatchJob(
         source=Source.HTCONDOR,
@@ -182,12 +259,8 @@ def to_ir(
         priority=_int(view, "JobPrio"),
         resources=_resources(view, settings),
         time_limit_s=limit if limit and limit > 0 else None,
-        payload=Command(
-            executable=posixpath.join(iwd, cmd),
-            args=_arguments(view),
-            in_image=view.values.get("TransferExecutable") is False,  # transfer_executable = false
-        ),
-        environment=_environment(view, settings, denylist, warnings),
+        payload=_payload(view, cmd, iwd, warnings),
+        environment=_environment(view),
         working_dir=posixpath.normpath(iwd),
         submit_dir=ctx.submit_dir or iwd,
         io=IOSpec(
@@ -197,5 +270,6 @@ def to_ir(
             open_mode=OpenMode.TRUNCATE,
         ),
         image=_image(view),
+        extensions=_files(view, iwd, warnings),
         warnings=tuple(warnings),
     )

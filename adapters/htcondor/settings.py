@@ -1,4 +1,7 @@
-"""Settings of the HTCondor front door (typed, every field documented)."""
+"""Settings of the HTCondor front door (typed, every field documented).
+
+The size caps of one job (CPUs, memory, GPUs) are the site's, for both front doors: ``site.limits``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,17 @@ class CondorSettings(Model):
     min_memory_mib: int = Field(
         default=128, ge=1, description="Memory floor: HTCondor's default RequestMemory can evaluate to 0 or 1 MiB."
     )
-    max_cpus: int = Field(default=1024, ge=1, description="Larger RequestCpus is refused as a mistake.")
-    max_gpus: int = Field(default=64, ge=0, description="Larger RequestGPUs is refused as a mistake.")
-    max_memory_mib: int = Field(default=16 * 1024 * 1024, ge=1, description="Larger RequestMemory is refused.")
-    max_procs: int = Field(default=10000, ge=1, description="Most procs one submit description may make.")
+    max_procs: int = Field(
+        default=10000, ge=1, description="Most procs one submit description may make; counted before expansion."
+    )
+    max_description_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Largest submit description (and item file) read, in bytes."
+    )
+    expand_memory_mib: int = Field(
+        default=1024,
+        ge=128,
+        description="Address-space limit of the process that expands a description with HTCondor's code.",
+    )
+    expand_timeout_s: float = Field(
+        default=10.0, gt=0, description="Wall-clock limit of expanding one description (seconds)."
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from adapters.htcondor.ad import AdContext, to_ir
 from adapters.htcondor.settings import CondorSettings
 from adapters.htcondor.submit import job_ads
@@ -17,13 +15,12 @@ def translate(
     submit_dir: str,
     cluster_id: int = 1,
     settings: CondorSettings | None = None,
-    env_denylist: Sequence[str] = (),
     source: str = "submit",
 ) -> list[BatchJob]:
     """One BatchJob per proc; raises TranslationError located at ``source`` (and line, when known)."""
     settings = settings or CondorSettings()
     try:
-        views = job_ads(text, submit_dir, cluster_id=cluster_id, max_procs=settings.max_procs)
-        return [to_ir(v, ctx, settings, tuple(env_denylist)) for v in views]
+        views = job_ads(text, submit_dir, cluster_id=cluster_id, settings=settings)
+        return [to_ir(v, ctx, settings) for v in views]
     except TranslationError as exc:
         raise exc.at(source) from None

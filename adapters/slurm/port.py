@@ -87,7 +87,7 @@ class SlurmPort:
         identity: Callable[[str, int, int], Any] = from_nss,
     ) -> None:
         self.transport, self.settings, self.cluster, self.clock = transport, settings, cluster, clock
-        self.partitions = frozenset(settings.daemon.partitions)
+        self.partitions = frozenset(settings.partitions)
         self._identity = identity
 
     # --- intake ----------------------------------------------------------------------------------

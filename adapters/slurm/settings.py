@@ -25,9 +25,6 @@ class SlurmTransportSettings(Model):
 
 
 class SlurmDaemonSettings(Model):
-    partitions: tuple[str, ...] = Field(
-        default=("k8s",), description="Bridged partitions: the daemon takes only their jobs (job_submit.lua's list)."
-    )
     transport: SlurmTransportSettings = Field(
         default_factory=SlurmTransportSettings, description="How the daemon talks to slurmctld."
     )
@@ -40,7 +37,22 @@ class SlurmSettings(Model):
         "warning. --uid/--gid are always refused.",
     )
     max_array_size: int = Field(default=1001, ge=1, description="Slurm's MaxArraySize: indexes must be below it.")
-    default_partition: str | None = Field(default=None, description="Partition of jobs that name none.")
+    partitions: tuple[str, ...] = Field(
+        default=("k8s",),
+        min_length=1,
+        description="The partitions whose jobs go to Kubernetes; a job for any other partition is refused.",
+    )
+    default_partition: str | None = Field(
+        default=None,
+        description="Partition of jobs that name none (Slurm's Default=YES partition); unset: such jobs are "
+        "refused, since Slurm would run them in a partition the bridge does not know.",
+    )
+    whole_node_memory_mib: int | None = Field(
+        default=None,
+        ge=1,
+        description="What --mem=0 (all of a node's memory, in Slurm) means here, in MiB: the largest allocatable "
+        "memory of the Kubernetes nodes jobs may land on. Unset: --mem=0 is refused.",
+    )
     daemon: SlurmDaemonSettings = Field(
         default_factory=lambda: SlurmDaemonSettings(), description="The adapter daemon (batch-bridge run slurm)."
     )

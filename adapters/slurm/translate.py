@@ -35,22 +35,30 @@ from bridge.domain.ir import (
     Source,
 )
 from bridge.domain.jobenv import valid_env_name
-from bridge.domain.policy import normalise
+from bridge.domain.policy import DEFAULT_ENV_DENYLIST, normalise
 
 ALWAYS_REFUSED = frozenset({"uid", "gid"})
 
 
 @dataclass(frozen=True)
 class SubmitContext:
-    """What the batch system knows about a submission besides the script and its options."""
+    """What the batch system knows about a submission besides the script and its options.
+
+    ``now`` is the submission time (relative ``--begin`` resolves against it): required and
+    timezone-aware, so no caller can fall back on a default clock (the epoch, or the host's).
+    """
 
     identity: Identity
     job_id: str
     submit_dir: str
     cluster: str
+    now: datetime
     script_name: str = "sbatch"
     environment: Mapping[str, str] = field(default_factory=dict)
-    now: datetime = field(default_factory=lambda: datetime.fromtimestamp(0).astimezone())
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("SubmitContext.now must be timezone-aware (e.g. datetime.now().astimezone())")
 
 
 @dataclass
@@ -95,6 +103,32 @@ def _one_partition(value: str) -> str:
     return value
 
 
+def _partition(acc: _Acc) -> str:
+    """The job's partition, which must be one the configuration bridges to Kubernetes."""
+    bridged = acc.settings.partitions
+    names = ", ".join(bridged)
+    chosen = acc.partition or acc.settings.default_partition
+    if chosen is None:
+        raise TranslationError(
+            f"the job names no partition, so Slurm runs it in its default partition, which is not bridged: "
+            f"add --partition={bridged[0]} (bridged to Kubernetes: {names})"
+        )
+    if chosen not in bridged:
+        raise TranslationError(f"partition {chosen!r} is not bridged to Kubernetes (bridged: {names})")
+    return chosen
+
+
+def _memory(acc: _Acc, form: str, value: str, option: str) -> None:
+    mib = values.size_mib(value, option, allow_zero=form == "per_node")
+    if mib == 0:  # --mem=0: all the memory of the node, in Slurm
+        whole = acc.settings.whole_node_memory_mib
+        if whole is None:
+            raise values.bad(option, value, "--mem=0 (all of a node's memory) is not configured here: ask for a size")
+        acc.warnings.append(f"--mem=0: the job gets {whole} MiB, the largest node memory configured for Kubernetes")
+        mib = whole
+    acc.memory[form] = mib
+
+
 def _features(value: str) -> tuple[str, ...]:
     parts = tuple(p.strip() for p in value.split("&"))
     if any(not p or not p.replace("-", "").replace("_", "").replace(".", "").isalnum() for p in parts):
@@ -126,9 +160,9 @@ CONVERTERS: dict[str, Converter] = {
     "ntasks": lambda a, v: setattr(a, "ntasks", values.positive(v, "--ntasks")),
     "ntasks_per_node": lambda a, v: setattr(a, "ntasks_per_node", values.positive(v, "--ntasks-per-node")),
     "nodes": lambda a, v: setattr(a, "nodes", values.node_range(v)),
-    "mem": lambda a, v: a.memory.update({"per_node": values.size_mib(v, "--mem")}),
-    "mem_per_cpu": lambda a, v: a.memory.update({"per_cpu": values.size_mib(v, "--mem-per-cpu")}),
-    "mem_per_gpu": lambda a, v: a.memory.update({"per_gpu": values.size_mib(v, "--mem-per-gpu")}),
+    "mem": lambda a, v: _memory(a, "per_node", v, "--mem"),
+    "mem_per_cpu": lambda a, v: _memory(a, "per_cpu", v, "--mem-per-cpu"),
+    "mem_per_gpu": lambda a, v: _memory(a, "per_gpu", v, "--mem-per-gpu"),
     "gres": lambda a, v: a.gpus.update({"gres": values.gres_spec(v)}),
     "gpus": lambda a, v: a.gpus.update({"gpus": values.gpu_spec(v, "--gpus", GpuScope.JOB)}),
     "gpus_per_node": lambda a, v: a.gpus.update({"per_node": values.gpu_spec(v, "--gpus-per-node", GpuScope.NODE)}),
@@ -186,7 +220,10 @@ def _apply_words(acc: _Acc, words: Sequence[str], where: str, source: str, line:
         _apply(acc, item, where, source, line)
 
 
-def _bridge_image(directives: Sequence[script.Directive], source: str) -> str | None:
+def bridge_image(directives: Sequence[script.Directive], source: str) -> str | None:
+    """The image named by ``#BRIDGE --image=...`` lines (the last wins), or None. Only the directive's
+    shape is checked here: the reference grammar, normalisation and allow-list are the site policy's
+    (``bridge.domain.policy.resolve_image``), the same for every front door."""
     image: str | None = None
     for d in directives:
         words = list(d.words)
@@ -206,6 +243,8 @@ def _bridge_image(directives: Sequence[script.Directive], source: str) -> str | 
 
 
 def _environment(acc: _Acc, caller: Mapping[str, str], denylist: Sequence[str]) -> Environment:
+    """Inherited variables the site forbids are dropped with a warning; explicit NAME=value ones
+    reach the IR as written and the site policy refuses forbidden ones (as for HTCondor)."""
     items = [i.strip() for i in acc.export.split(",") if i.strip()]
     words = {i.upper() for i in items if "=" not in i}
     mode = (
@@ -234,8 +273,6 @@ def _environment(acc: _Acc, caller: Mapping[str, str], denylist: Sequence[str]) 
     for item in items:
         name, eq, value = item.partition("=")
         if eq:
-            if name in deny:
-                raise TranslationError(f"--export: setting {name} is not allowed on this site")
             if not name or not _encodable(name, value):
                 raise TranslationError(f"--export: {item!r} is not a valid NAME=value")
             chosen[name] = value
@@ -284,16 +321,19 @@ def translate(
     argv: Sequence[str] = (),
     script_args: Sequence[str] = (),
     settings: SlurmSettings | None = None,
-    env_denylist: Sequence[str] = (),
+    env_denylist: Sequence[str] = DEFAULT_ENV_DENYLIST,
 ) -> BatchJob:
-    """The IR of one sbatch submission; raises TranslationError (with file and line) on bad input."""
+    """The IR of one sbatch submission; raises TranslationError (with file and line) on bad input.
+
+    ``env_denylist`` (the site's) names the inherited variables to drop with a warning; explicit
+    ones are refused by the site policy, which every job passes before any object is built."""
     settings = settings or SlurmSettings()
     source = ctx.script_name
     try:
         directives = script.read(body)
     except TranslationError as exc:
         raise exc.at(source) from None
-    acc = _Acc(settings=settings, now=ctx.now)
+    acc = _Acc(settings=settings, now=ctx.now, warnings=list(directives.warnings))
     for d in directives.sbatch:
         _apply_words(acc, d.words, f"line {d.line}", source, d.line)
     for name in sorted(k for k in ctx.environment if k in o.BY_ENV):
@@ -334,7 +374,7 @@ def _build(
         name=name,
         identity=ctx.identity,
         account=acc.account,
-        queue=acc.partition or acc.settings.default_partition,
+        queue=_partition(acc),
         qos=acc.qos,
         resources=_resources(acc),
         time_limit_s=acc.time_limit_s,
@@ -348,7 +388,7 @@ def _build(
         begin_time=acc.begin,
         requeue=acc.requeue,
         signal=acc.signal,
-        image=_bridge_image(directives.bridge, source),
+        image=bridge_image(directives.bridge, source),
         comment=acc.comment,
         extensions=tuple(Extension(source=Source.SLURM, name=k, value=v) for k, v in acc.extensions.items()),
         warnings=tuple(acc.warnings),

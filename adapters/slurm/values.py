@@ -41,6 +41,14 @@ def _is_uint(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+_HUGE = 10**15  # stands for any longer digit string: beyond every bound, and int() of it stays cheap
+
+
+def num(digits: str) -> int:
+    """``int`` of a digit string, saturating at _HUGE (Python refuses > 4300 digits with ValueError)."""
+    return int(digits) if len(digits.lstrip("0")) <= 15 else _HUGE
+
+
 def bad(option: str, value: str, why: str) -> TranslationError:
     return TranslationError(f"invalid {option} {value!r}: {why}")
 
@@ -53,7 +61,7 @@ def time_limit(value: str, option: str = "--time") -> int | None:
     for pattern, units in _TIME_FORMS:
         match = pattern.match(text)
         if match:
-            seconds = sum(int(g) * _UNIT_SECONDS[u] for g, u in zip(match.groups(), units, strict=True))
+            seconds = sum(num(g) * _UNIT_SECONDS[u] for g, u in zip(match.groups(), units, strict=True))
             if seconds > MAX_COUNT:
                 raise bad(option, value, "too long")
             # Slurm keeps whole minutes, rounding seconds up (time_str2mins); zero means no limit.
@@ -65,8 +73,9 @@ _SIZE = re.compile(r"^(\d+)([KMGT]?)B?$", re.IGNORECASE)
 _SIZE_MIB = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024, "": 1}
 
 
-def size_mib(value: str, option: str) -> int:
-    """Megabytes (MiB) from "<n>[K|M|G|T]"; the default unit is M, as in Slurm."""
+def size_mib(value: str, option: str, allow_zero: bool = False) -> int:
+    """Megabytes (MiB) from "<n>[K|M|G|T]"; the default unit is M, as in Slurm. 0 only if allowed
+    (``--mem=0``: the whole node's memory; the caller decides what that is)."""
     match = _SIZE.match(value.strip())
     if not match:
         raise bad(option, value, "expected a size such as 500, 4G or 100M")
@@ -74,26 +83,28 @@ def size_mib(value: str, option: str) -> int:
     mib = number * _SIZE_MIB[match.group(2).upper()]
     if mib > MAX_COUNT * 1024:
         raise bad(option, value, "too large")
+    if mib == 0 and allow_zero:
+        return 0
     if mib <= 0:
-        raise bad(option, value, "must be larger than 0 (whole-node memory is not supported)")
+        raise bad(option, value, "must be larger than 0")
     return max(int(-(-mib // 1)), 1)
 
 
 def positive(value: str, option: str) -> int:
     text = value.strip()
-    if not _is_uint(text) or not 1 <= int(text[:12]) <= MAX_COUNT:
+    if not _is_uint(text) or not 1 <= num(text) <= MAX_COUNT:
         raise bad(option, value, f"expected a whole number from 1 to {MAX_COUNT}")
-    return int(text)
+    return num(text)
 
 
 def node_range(value: str, option: str = "--nodes") -> tuple[int, int | None]:
     match = re.match(r"^(\d+)(?:[-,](\d+))?$", value.strip())
     if not match:
         raise bad(option, value, "expected N or MIN-MAX")
-    low, high = int(match.group(1)), match.group(2)
-    if low < 1 or (high is not None and int(high) < low):
-        raise bad(option, value, "counts must be >= 1 and MIN <= MAX")
-    return low, int(high) if high is not None else None
+    low, high = num(match.group(1)), match.group(2)
+    if low < 1 or low > MAX_COUNT or (high is not None and not low <= num(high) <= MAX_COUNT):
+        raise bad(option, value, f"counts must be from 1 to {MAX_COUNT} and MIN <= MAX")
+    return low, num(high) if high is not None else None
 
 
 _ARRAY_ITEM = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
@@ -103,19 +114,27 @@ def array_spec(value: str, max_size: int, option: str = "--array") -> ArraySpec:
     """ "0-15", "1,3,5", "0-15:4", "1-3,7%2": indexes and an optional throttle after %."""
     text, _, throttle_text = value.strip().partition("%")
     throttle = positive(throttle_text, option + " throttle") if throttle_text else None
-    indexes: set[int] = set()
-    for item in text.split(","):
+    items = text.split(",")
+    if len(items) > max_size:  # counted before anything is expanded
+        raise bad(option, value, f"more than {max_size} items")
+    ranges: list[range] = []
+    for item in items:
         match = _ARRAY_ITEM.match(item)
         if not match:
             raise bad(option, value, f"{item!r} is not N, A-B or A-B:STEP")
-        start = int(match.group(1))
-        end = int(match.group(2)) if match.group(2) else start
-        step = int(match.group(3)) if match.group(3) else 1
+        start = num(match.group(1))
+        end = num(match.group(2)) if match.group(2) else start
+        step = num(match.group(3)) if match.group(3) else 1
         if end < start or step < 1:
             raise bad(option, value, f"{item!r} is an empty range")
         if end >= max_size:
             raise bad(option, value, f"index {end} exceeds MaxArraySize ({max_size})")
-        indexes.update(range(start, end + 1, step))
+        ranges.append(range(start, end + 1, step))
+    if sum(len(r) for r in ranges) > 4 * max_size:  # overlapping ranges: bound the work, not just the result
+        raise bad(option, value, f"more than {max_size} tasks")
+    indexes: set[int] = set()
+    for r in ranges:
+        indexes.update(r)
     if len(indexes) > max_size:
         raise bad(option, value, f"more than {max_size} tasks")
     return ArraySpec(indexes=tuple(sorted(indexes)), throttle=throttle)
@@ -216,7 +235,10 @@ def begin_time(value: str, now: datetime, option: str = "--begin") -> datetime:
     """The forms of sbatch --begin: ISO date[Thh:mm[:ss]], hh:mm[:ss] [AM|PM], now+N[unit], names."""
     text = value.strip()
     if m := _REL.match(text):
-        return now + timedelta(seconds=int(m.group(1) or 0) * _REL_UNIT[(m.group(2) or "").lower() or None])
+        seconds = num(m.group(1) or "0") * _REL_UNIT[(m.group(2) or "").lower() or None]
+        if seconds > 100 * 366 * 86400:
+            raise bad(option, value, "more than 100 years ahead")
+        return now + timedelta(seconds=seconds)
     if (named := _named_time(text.lower(), now)) is not None:
         return named
     try:

@@ -69,7 +69,7 @@ def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool
     log.info(
         "batch-bridge slurm adapter: cluster %s, partitions %s, transport %s",
         settings.cluster,
-        ",".join(settings.slurm.daemon.partitions),
+        ",".join(settings.slurm.partitions),
         settings.slurm.daemon.transport.kind,
     )
     while not reconciler.synced() and not stop.wait(0.1):

@@ -28,10 +28,23 @@ class Request:
     identity: Identity
     job_id: str
     submit_dir: str
+    now: datetime  # the submission time, timezone-aware: relative --begin resolves against it
     sbatch_args: Sequence[str] = ()
     script_args: Sequence[str] = ()
     environment: Mapping[str, str] | None = None
-    now: datetime | None = None  # for relative --begin; None: the epoch (deterministic output)
+
+
+MAX_SOURCE_BYTES = 16 * 1024 * 1024  # above any front door's own limit: refused before reading it
+
+
+def read_source(path: Path) -> str:
+    """The file as its bytes say: no newline translation (sbatch refuses CR LF, so must we), and
+    bytes that are not UTF-8 kept as surrogates for the front doors to refuse with a line number."""
+    with path.open("rb") as source:
+        data = source.read(MAX_SOURCE_BYTES + 1)
+    if len(data) > MAX_SOURCE_BYTES:
+        raise TranslationError(f"{path}: larger than {MAX_SOURCE_BYTES} bytes; not read")
+    return data.decode("utf-8", "surrogateescape")
 
 
 def detect_kind(path: Path, text: str) -> str:
@@ -60,7 +73,7 @@ def identity(user: str | None, uid: int | None, gid: int | None, groups: str | N
 
 
 def to_jobs(req: Request, settings: BridgeSettings) -> list[BatchJob]:
-    text = req.path.read_text(errors="surrogateescape")
+    text = read_source(req.path)
     env = dict(req.environment or {})
     if req.kind == "slurm":
         ctx = SubmitContext(
@@ -70,7 +83,7 @@ def to_jobs(req: Request, settings: BridgeSettings) -> list[BatchJob]:
             cluster=settings.cluster,
             script_name=str(req.path),
             environment=env,
-            **({"now": req.now} if req.now else {}),
+            now=req.now,
         )
         return [
             translate_sbatch(text, ctx, req.sbatch_args, req.script_args, settings.slurm, settings.site.env_denylist)
@@ -83,7 +96,6 @@ def to_jobs(req: Request, settings: BridgeSettings) -> list[BatchJob]:
         req.submit_dir,
         cluster_id=int(req.job_id),
         settings=settings.htcondor,
-        env_denylist=settings.site.env_denylist,
         source=str(req.path),
     )
 

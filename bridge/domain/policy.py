@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import posixpath
 import string
+from collections.abc import Iterator
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Final, Literal
 
 from pydantic import Field, field_validator
 
+from bridge.domain import image as oci
+from bridge.domain import wellknown as wk
 from bridge.domain.errors import PolicyError
-from bridge.domain.ir import BatchJob, Command, Model, Placeholder
+from bridge.domain.ir import BatchJob, Command, Model, PathTemplate, Placeholder, Script
+from bridge.domain.jobenv import total_cpus, total_gpus, valid_env_name
 from bridge.domain.naming import dns_label, namespace_name
 
 
@@ -115,8 +120,21 @@ class ImagePolicy(Model):
     default: str | None = Field(default=None, description="Image for jobs that name none.")
     per_queue: dict[str, str] = Field(default_factory=dict, description="Default image per partition/queue.")
     allowed_registries: tuple[str, ...] = Field(
-        default=(), description="Image references must start with one of these (empty: any)."
+        default=(),
+        description="Registries or repository paths images must come from (empty: any), matched whole "
+        "components against the normalised reference: docker.io/library allows python:3.12.",
     )
+
+
+class ResourceLimits(Model):
+    """The largest request one job may make, in either front door; larger ones are refused as mistakes."""
+
+    max_cpus: int = Field(default=1024, ge=1, description="Most CPUs of one job (all tasks together).")
+    max_memory_mib: int = Field(default=16 * 1024 * 1024, ge=1, description="Most memory of one job, MiB.")
+    max_gpus: int = Field(default=64, ge=0, description="Most GPUs of one job.")
+
+
+DEFAULT_ENV_DENYLIST: Final = ("LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH", "PATH")
 
 
 class SitePolicy(Model):
@@ -126,9 +144,11 @@ class SitePolicy(Model):
     images: ImagePolicy = Field(default_factory=ImagePolicy, description="Which container images jobs run in.")
     namespace: NamespacePolicy = Field(default_factory=NamespacePolicy, description="Which namespace a job goes to.")
     env_denylist: tuple[str, ...] = Field(
-        default=("LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH", "PATH"),
-        description="Variables a user may not set explicitly; inherited ones are dropped with a warning.",
+        default=DEFAULT_ENV_DENYLIST,
+        description="Variables a user may not set explicitly (refused); inherited ones (--export=ALL, "
+        "getenv) are dropped with a warning.",
     )
+    limits: ResourceLimits = Field(default_factory=ResourceLimits, description="Largest request of one job.")
 
 
 # Stand-ins for run-time placeholders while checking a path: digits and a plain node name.
@@ -172,8 +192,14 @@ def check_identity(job: BatchJob, policy: SitePolicy) -> None:
         raise PolicyError(f"user {ident.user!r} is in group 0 (root): refused")
 
 
+# Names of the IR extensions through which a front door lists the other files the job or the bridge
+# reads or writes on the user's behalf (HTCondor: transfer_input_files, the user log, item files).
+READS: Final = "reads"
+WRITES: Final = "writes"
+
+
 def check_storage(job: BatchJob, policy: SitePolicy) -> None:
-    """Working dir, executable and every stream must be under a mapped storage prefix."""
+    """Working dir, executable, every stream and every listed file must be under a mapped storage prefix."""
     _check_path("working directory", job.working_dir, "/", policy, write=False)
     if isinstance(job.payload, Command) and not job.payload.in_image:
         _check_path("executable", job.payload.executable, job.working_dir, policy, write=False)
@@ -183,17 +209,29 @@ def check_storage(job: BatchJob, policy: SitePolicy) -> None:
             path = template.render(_PROBE)
             if path != "/dev/null":
                 _check_path(f"{what} file", path, job.working_dir, policy, write=write)
+    for ext in job.extensions:
+        if ext.name in (READS, WRITES) and isinstance(ext.value, str):
+            what = "file read" if ext.name == READS else "file written"
+            _check_path(what, ext.value, job.working_dir, policy, write=ext.name == WRITES)
+
+
+@lru_cache(maxsize=4096)  # pure, and every job of an array or a site default repeats the same text
+def _allowed_image(text: str, allowed: tuple[str, ...]) -> str:
+    if oci.is_sif(text):
+        raise PolicyError(f"container image {text!r} {oci.SIF_REFUSAL}")
+    ref = oci.parse(text)
+    if allowed and not any(ref.under(r) for r in allowed):
+        raise PolicyError(f"image {str(ref)!r} is not from an allowed registry ({', '.join(allowed)})")
+    return str(ref)
 
 
 def resolve_image(job: BatchJob, policy: SitePolicy) -> str:
-    """The image the job runs in: its own, else the queue's default, else the site default."""
+    """The image the job runs in (its own, else the queue's default, else the site default), parsed
+    with the OCI reference grammar, normalised as Docker does, and checked against the allow-list."""
     image = job.image or policy.images.per_queue.get(job.queue or "") or policy.images.default
     if not image:
         raise PolicyError("no container image: name one (#BRIDGE --image=...) or configure a default")
-    allowed = policy.images.allowed_registries
-    if allowed and not any(image.startswith(r.rstrip("/") + "/") for r in allowed):
-        raise PolicyError(f"image {image!r} is not from an allowed registry ({', '.join(allowed)})")
-    return image
+    return _allowed_image(image, policy.images.allowed_registries)
 
 
 _NAMESPACE_SOURCE = {
@@ -210,7 +248,139 @@ def resolve_namespace(job: BatchJob, policy: SitePolicy) -> str:
     return namespace_name(rule.prefix, value) if value else rule.fixed
 
 
+@lru_cache(maxsize=64)
+def _deny_set(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(names)
+
+
+def check_environment(job: BatchJob, policy: SitePolicy) -> None:
+    """Variables the site forbids are refused whichever door they came through. The front doors drop
+    *inherited* ones (--export=ALL, getenv) with a warning, so what is left here was set explicitly."""
+    deny = _deny_set(policy.env_denylist)
+    for name, value in job.environment.variables:
+        if name in deny:
+            raise PolicyError(f"environment: setting {name} is not allowed on this site")
+        if not valid_env_name(name):
+            raise PolicyError(f"environment: {name!r} is not a valid variable name")
+        if "\0" in value:
+            raise PolicyError(f"environment: the value of {name} contains a NUL byte")
+
+
+def _utf8_error(what: str, text: str) -> PolicyError | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        byte = f"byte 0x{ord(bad) - 0xDC00:02x}" if 0xDC80 <= ord(bad) <= 0xDCFF else f"character {bad!r}"
+        line = text.count("\n", 0, exc.start) + 1
+        return PolicyError(
+            f"{what} is not valid UTF-8 ({byte} on line {line}): Kubernetes carries it as UTF-8 text; "
+            "convert it, e.g. with iconv -t UTF-8"
+        )
+    return None
+
+
+def _template_text(template: PathTemplate | None) -> str:
+    return "" if template is None else "".join(p for p in template.parts if isinstance(p, str))
+
+
+def _texts(job: BatchJob) -> Iterator[tuple[str, str]]:
+    """Every user-supplied string that ends up in a Kubernetes object, named for the message."""
+    payload = job.payload
+    if isinstance(payload, Script):
+        yield "batch script", payload.body
+        yield from (("script argument", a) for a in payload.args)
+    else:
+        yield "executable", payload.executable
+        yield from (("argument", a) for a in payload.args)
+    yield from (("environment", f"{k}={v}") for k, v in job.environment.variables)
+    plain = (
+        ("job name", job.name), ("working directory", job.working_dir), ("submit directory", job.submit_dir),
+        ("account", job.account), ("queue", job.queue), ("qos", job.qos), ("comment", job.comment),
+        ("image", job.image), ("input file", _template_text(job.io.stdin)),
+        ("output file", _template_text(job.io.stdout)), ("error file", _template_text(job.io.stderr)),
+    )  # fmt: skip
+    yield from ((what, text) for what, text in plain if text)
+    yield from (("label", f"{k}={v}") for k, v in job.labels)
+    yield from (("annotation", f"{k}={v}") for k, v in job.annotations)
+    yield from (("extension", f"{e.name}={e.value}") for e in job.extensions if isinstance(e.value, str))
+
+
+def _strings(job: BatchJob) -> list[str]:
+    """The same strings as _texts, unnamed and cheap to collect (every job pays for this)."""
+    payload, io = job.payload, job.io
+    out = [payload.body if isinstance(payload, Script) else payload.executable, *payload.args]
+    out += [x for pair in job.environment.variables for x in pair]
+    out += (job.name, job.working_dir, job.submit_dir, job.account or "", job.queue or "", job.qos or "")
+    out += (job.comment or "", job.image or "")
+    out += [p for t in (io.stdin, io.stdout, io.stderr) if t is not None for p in t.parts if isinstance(p, str)]
+    out += [x for pair in (*job.labels, *job.annotations) for x in pair]
+    out += [x for e in job.extensions for x in (e.name, e.value) if isinstance(x, str)]
+    return out
+
+
+def _clean(blob: str) -> bool:
+    return "\0" not in blob and (blob.isascii() or _utf8_error("", blob) is None)
+
+
+def check_text(job: BatchJob) -> None:
+    """No NUL byte and only UTF-8 in anything the user wrote: Kubernetes objects are UTF-8 JSON."""
+    if _clean("".join(_strings(job))):
+        return  # the usual case, in one pass; the slow path below names the culprit
+    for what, text in _texts(job):
+        if "\0" in text:
+            raise PolicyError(f"{what} contains a NUL byte")
+        if (error := _utf8_error(what, text)) is not None:
+            raise error
+
+
+def job_memory_mib(job: BatchJob) -> int | None:
+    """The job's whole memory request, when it made one."""
+    r = job.resources
+    forms = (
+        (r.memory_per_node_mib, 1),
+        (r.memory_per_cpu_mib, total_cpus(job)),
+        (r.memory_per_gpu_mib, total_gpus(job)),
+    )
+    return next((value * factor for value, factor in forms if value is not None), None)
+
+
+def check_resources(job: BatchJob, policy: SitePolicy) -> None:
+    """The site's caps, for every front door alike."""
+    cap = policy.limits
+    asked = (
+        ("cpus", total_cpus(job), cap.max_cpus, ""),
+        ("memory", job_memory_mib(job) or 0, cap.max_memory_mib, " MiB"),
+        ("gpus", total_gpus(job), cap.max_gpus, ""),
+    )
+    for what, value, limit, unit in asked:
+        if value > limit:
+            raise PolicyError(f"request too large: {value}{unit} {what}, this site allows at most {limit}{unit}")
+
+
+# Keys the bridge writes itself: user- or SDK-supplied labels and annotations may not shadow them.
+_OWN_KEYS: Final = frozenset(v for k, v in vars(wk).items() if k.startswith(("LABEL_", "ANN_")))
+_RESERVED_DOMAINS: Final = (wk.PREFIX, "kubernetes.io", "k8s.io")
+
+
+def _reserved(key: str) -> bool:
+    domain = key.rpartition("/")[0]
+    return key in _OWN_KEYS or any(domain == d or domain.endswith("." + d) for d in _RESERVED_DOMAINS)
+
+
+def check_metadata(job: BatchJob) -> None:
+    for kind, pairs in (("label", job.labels), ("annotation", job.annotations)):
+        for key, _ in pairs:
+            if _reserved(key):
+                raise PolicyError(f"{kind} {key!r} is reserved for batch-bridge and Kubernetes; use another prefix")
+
+
 def check_job(job: BatchJob, policy: SitePolicy) -> None:
-    """Every site rule; raises PolicyError with the reason the user will see."""
+    """Every site rule, in one place for every front door; raises PolicyError with the user's reason."""
+    check_text(job)
     check_identity(job, policy)
     check_storage(job, policy)
+    check_environment(job, policy)
+    check_resources(job, policy)
+    check_metadata(job)
+    resolve_image(job, policy)

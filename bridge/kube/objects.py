@@ -55,7 +55,8 @@ def object_name(job: BatchJob) -> str:
 
 
 def batch_labels(job: BatchJob) -> dict[str, str]:
-    out = {
+    out = {k: label_value(v) for k, v in job.labels}
+    out |= {  # the bridge's own keys win over the IR's (check_job also refuses them)
         wk.LABEL_MANAGED_BY: wk.MANAGED_BY_VALUE,
         wk.LABEL_SOURCE: job.source.value,
         wk.LABEL_CLUSTER: label_value(job.cluster),
@@ -67,7 +68,6 @@ def batch_labels(job: BatchJob) -> dict[str, str]:
     for key, value in ((wk.LABEL_ACCOUNT, job.account), (wk.LABEL_QUEUE, job.queue)):
         if value:
             out[key] = label_value(value)
-    out.update({k: label_value(v) for k, v in job.labels})
     return out
 
 
@@ -80,7 +80,8 @@ def _array_text(array: ArraySpec) -> str:
 
 
 def batch_annotations(job: BatchJob) -> dict[str, str]:
-    out = {wk.ANN_JOB_NAME: job.name, wk.ANN_SOURCE_ID: job.source_id, wk.ANN_SUBMIT_DIR: job.submit_dir}
+    out = dict(job.annotations)
+    out |= {wk.ANN_JOB_NAME: job.name, wk.ANN_SOURCE_ID: job.source_id, wk.ANN_SUBMIT_DIR: job.submit_dir}
     optional = {
         wk.ANN_ARRAY_INDEXES: _array_text(job.array) if job.array else None,
         wk.ANN_DEPENDENCIES: json.dumps(job.dependencies.model_dump(mode="json"), sort_keys=True)
@@ -92,8 +93,7 @@ def batch_annotations(job: BatchJob) -> dict[str, str]:
         wk.ANN_REQUEUE: "true" if job.requeue else None,
         wk.ANN_ARRAY_JOB_ID: job.array_job_id,
     }
-    out.update({k: v for k, v in optional.items() if v is not None})
-    out.update(dict(job.annotations))
+    out.update({k: v for k, v in optional.items() if v is not None})  # the bridge's keys win
     return out
 
 

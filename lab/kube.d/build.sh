@@ -76,6 +76,9 @@ fetch_etcd() {
 
 # Debian packages of the real node, on the host (its own apt sources; nothing else is changed).
 NODE_PACKAGES=(containerd runc containernetworking-plugins iptables debootstrap umoci skopeo)
+PRC=/usr/sbin/policy-rc.d
+PRC_MARK="# written by batch-bridge lab/kube.d/build.sh; removed when its apt-get ends"
+remove_policy_rc() { if [[ -f $PRC ]] && grep -qxF "$PRC_MARK" "$PRC"; then rm -f "$PRC"; fi; }
 install_node_packages() {
   local p missing=()
   for p in "${NODE_PACKAGES[@]}"; do
@@ -83,12 +86,21 @@ install_node_packages() {
   done
   ((${#missing[@]})) || return 0
   log "installing ${missing[*]} (Debian packages for the real node)"
-  # policy-rc.d: the package must not start a system containerd; the lab runs its own.
-  local prc=/usr/sbin/policy-rc.d had_prc=1
-  [[ -e $prc ]] || { had_prc=0; printf '#!/bin/sh\nexit 101\n' >"$prc"; chmod +x "$prc"; }
+  # policy-rc.d: the package must not start a system containerd; the lab runs its own. The file is
+  # host-wide (it stops every package from starting its service), so it goes away however this
+  # ends: a failed apt-get exits the script (set -e), hence the trap; only our own file is removed.
+  local rc=0
+  if [[ ! -e $PRC ]]; then
+    printf '#!/bin/sh\n%s\nexit 101\n' "$PRC_MARK" >"$PRC"; chmod +x "$PRC"
+    trap remove_policy_rc EXIT
+    trap 'remove_policy_rc; exit 130' INT TERM HUP
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
-    { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; }
-  ((had_prc)) || rm -f "$prc"
+    { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; } ||
+    rc=$?
+  remove_policy_rc
+  trap - EXIT INT TERM HUP
+  return "$rc"
 }
 
 main() {

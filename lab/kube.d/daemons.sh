@@ -11,23 +11,55 @@ SCHED_QPS="${KUBE_LAB_SCHED_QPS:-500}"
 SCHED_BURST="${KUBE_LAB_SCHED_BURST:-1000}"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
-pid_of() { local f="$RUN/$1.pid"; [[ -s $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"; }
+# The machine is shared: a pid in a pid file may have been recycled by someone else's process.
+# A pid file holds "PID STARTTIME" (field 22 of /proc/PID/stat, as lab/batch records it); a
+# process is ours only while both match. Files from before start times were recorded hold the
+# pid alone: then the command must be the component's own binary.
+proc_start() {
+  local stat rest fields
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  rest="${stat##*) }"
+  read -r -a fields <<<"$rest"
+  [[ "${fields[0]}" != Z ]] || return 1
+  echo "${fields[19]}"
+}
 
-# spawn NAME CMD...: start detached in its own session, remember the pid.
+_runs_binary() {  # PID NAME: argv[0] of PID is a file called NAME
+  local argv0
+  argv0="$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | head -n 1)" || return 1
+  [[ "${argv0##*/}" == "$2" ]]
+}
+
+pid_of() {
+  local f="$RUN/$1.pid" pid="" start=""
+  [[ -s $f ]] || return 1
+  read -r pid start <"$f" || [[ -n $pid ]] || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  if [[ -n $start ]]; then
+    [[ "$(proc_start "$pid")" == "$start" ]] || return 1
+  else
+    { proc_start "$pid" >/dev/null && _runs_binary "$pid" "$1"; } || return 1
+  fi
+  echo "$pid"
+}
+
+# spawn NAME CMD...: start detached in its own session, remember the pid and its start time.
 spawn() {
-  local name=$1; shift
+  local name=$1 pid; shift
   pid_of "$name" >/dev/null && return 0
   mkdir -p "$RUN" "$LOGS"
   setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &  # 9: the lab lock, not for daemons
-  echo $! >"$RUN/$name.pid"
+  pid=$!
+  echo "$pid $(proc_start "$pid" || echo exited)" >"$RUN/$name.pid"
 }
 
+# Every signal goes to the process the pid file names, re-checked just before it is sent.
 stop_one() {
   local name=$1 pid i
   pid="$(pid_of "$name")" || { rm -f "$RUN/$name.pid"; return 0; }
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do pid_of "$name" >/dev/null || break; sleep 0.1; done
+  if pid_of "$name" >/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
   rm -f "$RUN/$name.pid"
 }
 

@@ -81,6 +81,14 @@ def test_held_job_is_visible_and_editable_by_admin(slurm_lab: SlurmLab) -> None:
     assert slurm_lab.wait_sacct(job)["State"] == f"CANCELLED by {slurm_lab.users['alice'].uid}"
 
 
+def _refused(status: int, body: object, *reasons: str) -> None:
+    """A refusal for the stated reason: not 200, and the reply says why. A 500 from a crash, or a
+    reply for another reason, fails (status != 200 alone would pass both)."""
+    text = (body if isinstance(body, str) else json.dumps(body)).lower()
+    assert status != 200, (status, body)
+    assert any(r in text for r in reasons), f"HTTP {status} without {reasons}: {body}"
+
+
 def test_slurmrestd_needs_a_token(slurm_lab: SlurmLab) -> None:
     status, body = slurm_lab.rest("GET", "/slurm/v0.0.42/jobs/", user="alice")
     assert status == 200
@@ -88,8 +96,8 @@ def test_slurmrestd_needs_a_token(slurm_lab: SlurmLab) -> None:
     assert "jobs" in body
     status, _ = slurm_lab.rest("GET", "/slurm/v0.0.42/jobs/", user=None)
     assert status == 401
-    status, _ = slurm_lab.rest("GET", "/slurm/v0.0.42/jobs/", user="alice", token=slurm_lab.token("bob"))
-    assert status != 200
+    status, body = slurm_lab.rest("GET", "/slurm/v0.0.42/jobs/", user="alice", token=slurm_lab.token("bob"))
+    _refused(status, body, "auth", "credential", "token")
 
 
 def test_rest_submit_as_user_reaches_sacct(slurm_lab: SlurmLab) -> None:
@@ -109,8 +117,10 @@ def test_bridge_user_is_a_slurm_admin_over_rest(slurm_lab: SlurmLab) -> None:
     try:
         status, resp = slurm_lab.rest("POST", f"/slurm/v0.0.42/job/{job}", user="bbridge", body={"admin_comment": "b1"})
         assert status == 200, resp
-        status, _ = slurm_lab.rest("POST", f"/slurm/v0.0.42/job/{job}", user="alice", body={"admin_comment": "forged"})
-        assert status != 200
+        status, body = slurm_lab.rest(
+            "POST", f"/slurm/v0.0.42/job/{job}", user="alice", body={"admin_comment": "forged"}
+        )
+        _refused(status, body, "denied", "permission", "not authorized")
         assert slurm_lab.run("alice", "squeue", "-h", "-j", str(job), "-O", "admin_comment").stdout.strip() == "b1"
     finally:
         slurm_lab.run("alice", "scancel", str(job))
@@ -189,18 +199,28 @@ def test_up_is_idempotent_and_restarts_a_killed_daemon(slurm_lab: SlurmLab) -> N
     assert slurm_lab.rest("GET", "/slurm/v0.0.42/ping")[0] == 200
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    return (
+        {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        if root.is_dir()
+        else {}
+    )
+
+
 def test_site_files_come_from_the_repository(batch_lab: BatchLab) -> None:
-    lua = REPO / "adapters" / "slurm" / "site" / "job_submit.lua"
+    """The lab carries exactly the checkout's site files: every one installed, byte for byte, and
+    nothing else (a stale file from an older checkout fails). With none in the checkout, the lab
+    must have none either: the check never runs over nothing."""
+    slurm_site, condor_site = REPO / "adapters" / "slurm" / "site", REPO / "adapters" / "htcondor" / "site"
+    assert _tree(batch_lab.root / "etc/slurm/bridge-site") == _tree(slurm_site)
+    lua = slurm_site / "job_submit.lua"
     conf = (batch_lab.root / "etc/slurm/slurm.conf").read_text()
     installed = batch_lab.root / "etc/slurm/job_submit.lua"
-    if lua.exists():
-        assert "JobSubmitPlugins=lua" in conf
-        assert installed.read_bytes() == lua.read_bytes()
-    else:
-        assert "JobSubmitPlugins" not in conf
-        assert not installed.exists()
-    for cfg in (REPO / "adapters" / "htcondor" / "site").glob("*.config"):
-        assert (batch_lab.root / "etc/condor/config.d" / f"90-site-{cfg.name}").read_bytes() == cfg.read_bytes()
+    assert ("JobSubmitPlugins=lua" in conf) == lua.exists()
+    assert (installed.read_bytes() if installed.exists() else None) == (lua.read_bytes() if lua.exists() else None)
+    config_d = batch_lab.root / "etc/condor/config.d"
+    wanted = {f"90-site-{c.name}": c.read_bytes() for c in sorted(condor_site.glob("*.config"))}
+    assert {p.name: p.read_bytes() for p in sorted(config_d.glob("90-site-*"))} == wanted
 
 
 def test_bad_input_says_what_is_wrong(batch_lab: BatchLab) -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import pytest
 
 from adapters.htcondor.ad import AdContext, AdView, to_ir
 from adapters.htcondor.submit import job_ads
+from adapters.slurm.settings import SlurmSettings
 from adapters.slurm.translate import SubmitContext, translate
 from bridge.domain.errors import TranslationError
 from bridge.domain.ir import BatchJob, Identity, Placeholder
@@ -41,6 +44,9 @@ CRAFTED = {
     "per-cpu": "#!/bin/sh\n#SBATCH --mem-per-cpu=700 -c 4 -t 45:30\necho\n",
     "chdir": "#!/bin/sh\n#SBATCH -D /lab/pnfs/data/alice -i in.txt -o out.txt --open-mode=append\necho\n",
     # {dep} is a held job submitted first: slurmctld refuses dependencies on unknown jobs.
+    "qos-open-mode": "#!/bin/sh\n#SBATCH --qos=normal --open-mode=truncate -o q-%j.out\necho\n",
+    # sbatch 24.11 still honours #SLURM lines (with a warning to change them to #SBATCH).
+    "slurm-directive": "#!/bin/sh\n#SLURM -J old -c 2\necho\n",
     "misc": "#!/bin/sh\n#SBATCH --requeue --comment='two words' -d afterok:{dep} -A physics -q normal\necho\n",
 }
 REFUSED = {
@@ -54,6 +60,10 @@ REFUSED = {
     "bad-count": "#!/bin/sh\n#SBATCH -c zero\necho\n",
     "bad-dependency": "#!/bin/sh\n#SBATCH -d sometime:1\necho\n",
 }
+# The lab's slurm.conf: debug is the Default=YES partition. Equivalence is about reading the
+# submission, so both partitions count as bridged here (the partition check has unit tests).
+LAB_SLURM = SlurmSettings(partitions=("k8s", "debug"), default_partition="debug")
+NOW = datetime.now().astimezone()
 # Patterns slurmctld leaves for slurmstepd, expanded as slurmstepd does for a batch step.
 RUNTIME_PATTERNS = {"%N": "NODE", "%t": "0", "%n": "0", "%s": "batch"}
 
@@ -93,7 +103,26 @@ def _ours(path: Any, job: BatchJob) -> str | None:
     return rendered if rendered.startswith("/") else f"{job.working_dir}/{rendered}"
 
 
-def _compare(rec: dict[str, Any], job: BatchJob) -> None:
+def _unset_is_none(value: Any) -> Any:
+    """Slurm reports an unset size as unset or 0 and an unset string as "": both mean None here."""
+    if isinstance(value, dict):
+        return _number(value) or None
+    return value or None
+
+
+def _asked(body: str, *spellings: str) -> str | None:
+    """The value the script's #SBATCH lines give for an option (last wins), or None."""
+    lines = " ".join(line[len("#SBATCH") :] for line in body.splitlines() if line.startswith("#SBATCH"))
+    found = None
+    for spelling in spellings:
+        sep = r"\s*" if not spelling.startswith("--") else r"[=\s]"
+        for match in re.finditer(rf"(?:^|\s){re.escape(spelling)}{sep}('[^']*'|\S+)", lines):
+            found = match.group(1).strip("'")
+    return found
+
+
+def _compare(rec: dict[str, Any], job: BatchJob, body: str) -> None:
+    """Every field, whether the IR has it or not: a translator that drops one must fail here."""
     r = job.resources
     assert rec["name"] == job.name
     assert rec["current_working_directory"] == job.working_dir
@@ -101,16 +130,14 @@ def _compare(rec: dict[str, Any], job: BatchJob) -> None:
     assert _number(rec["time_limit"]) == (job.time_limit_s // 60 if job.time_limit_s else None)
     assert _number(rec["cpus_per_task"]) == r.cpus_per_task
     assert _number(rec["tasks"]) == r.tasks
-    if r.memory_per_node_mib is not None:
-        assert _number(rec["memory_per_node"]) == r.memory_per_node_mib
-    if r.memory_per_cpu_mib is not None:
-        assert _number(rec["memory_per_cpu"]) == r.memory_per_cpu_mib
-    if r.memory_per_gpu_mib is not None:
-        assert rec["memory_per_tres"] == f"gres/gpu:{r.memory_per_gpu_mib}"
-    if r.ephemeral_disk_mib is not None:
-        assert _number(rec["minimum_tmp_disk_per_node"]) == r.ephemeral_disk_mib
-    if r.gpus is not None:
-        assert rec["tres_per_node"] == f"gres/gpu:{r.gpus.type + ':' if r.gpus.type else ''}{r.gpus.count}"
+    assert _unset_is_none(rec["memory_per_node"]) == r.memory_per_node_mib
+    assert _unset_is_none(rec["memory_per_cpu"]) == r.memory_per_cpu_mib
+    per_gpu = f"gres/gpu:{r.memory_per_gpu_mib}" if r.memory_per_gpu_mib is not None else None
+    assert _unset_is_none(rec.get("memory_per_tres")) == per_gpu
+    assert _unset_is_none(rec["minimum_tmp_disk_per_node"]) == r.ephemeral_disk_mib
+    gpus = f"gres/gpu:{r.gpus.type + ':' if r.gpus.type else ''}{r.gpus.count}" if r.gpus is not None else None
+    assert _unset_is_none(rec.get("tres_per_node")) == gpus
+    assert bool(rec.get("array_task_string")) == (job.array is not None)
     if job.array is not None:
         indexes, throttle = _indexes(rec["array_task_string"])
         assert indexes == set(job.array.indexes)
@@ -120,12 +147,22 @@ def _compare(rec: dict[str, Any], job: BatchJob) -> None:
     assert _slurm_path(rec["standard_error"], int(job.source_id)) == err
     assert rec["standard_input"] == (_ours(job.io.stdin, job) or "/dev/null")
     assert bool(rec["requeue"]) == job.requeue
-    if job.comment is not None:
-        assert rec["comment"] == job.comment
+    assert _unset_is_none(rec.get("comment")) == job.comment
+    # Slurm fills in the user's default account and QOS; the IR has them only when the script asks.
+    assert job.account == _asked(body, "-A", "--account")
     if job.account is not None:
         assert rec["account"] == job.account
+    assert job.qos == _asked(body, "-q", "--qos")
+    if job.qos is not None:
+        assert rec["qos"] == job.qos
+    mode = _asked(body, "--open-mode")
+    assert job.io.open_mode.value == (mode or "truncate")
+    if "open_mode" in rec:  # not every OpenAPI version reports it
+        assert str(rec["open_mode"]).lower().startswith(job.io.open_mode.value[:4])
     if job.dependencies.items:
         assert rec["dependency"].startswith(job.dependencies.items[0].kind.value + ":")
+    else:
+        assert not rec.get("dependency")
 
 
 def _submit_and_compare(slurm_lab: SlurmLab, body: str, home: str) -> None:
@@ -134,9 +171,9 @@ def _submit_and_compare(slurm_lab: SlurmLab, body: str, home: str) -> None:
         rec = slurm_lab.job(job_id)
         assert rec is not None
         ctx = SubmitContext(
-            identity=_identity(slurm_lab), job_id=str(job_id), submit_dir=home, cluster=slurm_lab.cluster
+            identity=_identity(slurm_lab), job_id=str(job_id), submit_dir=home, cluster=slurm_lab.cluster, now=NOW
         )
-        _compare(rec, translate(body, ctx))
+        _compare(rec, translate(body, ctx, settings=LAB_SLURM), body)
     finally:
         slurm_lab.run("alice", "scancel", str(job_id), check=False)
 
@@ -167,9 +204,11 @@ def test_what_sbatch_refuses_the_translator_refuses(slurm_lab: SlurmLab, name: s
     if proc.returncode == 0:  # pragma: no cover - only on a regression in the lab
         slurm_lab.run("alice", "scancel", proc.stdout.strip().split(";")[0], check=False)
     assert proc.returncode != 0, f"real sbatch accepted {name}"
-    ctx = SubmitContext(identity=_identity(slurm_lab), job_id="1", submit_dir="/lab/gpfs/home/alice", cluster="lab")
+    ctx = SubmitContext(
+        identity=_identity(slurm_lab), job_id="1", submit_dir="/lab/gpfs/home/alice", cluster="lab", now=NOW
+    )
     with pytest.raises(TranslationError):
-        translate(body, ctx)
+        translate(body, ctx, settings=LAB_SLURM)
 
 
 # --- HTCondor ------------------------------------------------------------------------------------

@@ -237,8 +237,15 @@ def test_vanilla(bridge: Bridge) -> None:
     assert bridge.output(home / f"vanilla.{run.job_id}.0.err") == ""
 
 
-def test_queue_n(bridge: Bridge) -> None:
+def _plant_stale(batch_lab: BatchLab, user: LabUser, paths: list[Path]) -> None:
+    """These examples name their files without the cluster id, so an earlier run's files sit at the
+    same paths with the same content: overwrite them first, so only this run's output can pass."""
+    batch_lab.run(user.name, "sh", "-c", " ".join(f"echo stale-{i} > {p};" for i, p in enumerate(paths)))
+
+
+def test_queue_n(bridge: Bridge, batch_lab: BatchLab) -> None:
     home = bridge.user.home
+    _plant_stale(batch_lab, bridge.user, [home / f"queue_n.{i}.{s}" for i in range(3) for s in ("out", "err")])
     run = bridge.run(CONDOR / "queue_n.sub")
     _succeeded(run)
     assert len(run.jobs) == 3
@@ -247,10 +254,11 @@ def test_queue_n(bridge: Bridge) -> None:
         assert bridge.output(home / f"queue_n.{i}.err") == ""
 
 
-def test_queue_from(bridge: Bridge) -> None:
+def test_queue_from(bridge: Bridge, batch_lab: BatchLab) -> None:
+    home = bridge.user.home
+    _plant_stale(batch_lab, bridge.user, [home / f"from.run0{i}.{s}" for i in (1, 2) for s in ("out", "err")])
     run = bridge.run(CONDOR / "queue_from.sub")
     _succeeded(run)
-    home = bridge.user.home
     assert bridge.output(home / "from.run01.out") == "sample=run01 energy=13\n"
     assert bridge.output(home / "from.run02.out") == "sample=run02 energy=14\n"
     assert bridge.output(home / "from.run01.err") == bridge.output(home / "from.run02.err") == ""

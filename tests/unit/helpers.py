@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from adapters.slurm.settings import SlurmSettings
 from adapters.slurm.translate import SubmitContext, translate
@@ -10,6 +11,8 @@ from bridge.domain.ir import BatchJob, Identity
 from bridge.domain.policy import HostPathVolume, ImagePolicy, SitePolicy, StorageMount
 
 ALICE = Identity(user="alice", uid=2001, gid=2001, groups=(3000,))
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a fixed submission time: outputs stay deterministic
+BRIDGED = SlurmSettings(default_partition="k8s")  # jobs that name no partition go to k8s
 HOME = "/lab/gpfs/home/alice"
 POLICY = SitePolicy(
     storage=(
@@ -28,9 +31,15 @@ def sbatch(
     denylist: Sequence[str] = ("LD_PRELOAD", "PATH"),
 ) -> BatchJob:
     ctx = SubmitContext(
-        identity=ALICE, job_id="77", submit_dir=HOME, cluster="lab", script_name="job.sh", environment=env or {}
+        identity=ALICE,
+        job_id="77",
+        submit_dir=HOME,
+        cluster="lab",
+        now=NOW,
+        script_name="job.sh",
+        environment=env or {},
     )
-    return translate(body, ctx, argv, (), settings, denylist)
+    return translate(body, ctx, argv, (), settings or BRIDGED, denylist)
 
 
 def script(*directives: str, command: str = "echo hi") -> str:

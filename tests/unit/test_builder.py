@@ -16,7 +16,7 @@ from bridge.domain.ir import BatchJob
 from bridge.domain.policy import HostPathVolume, StorageMount
 from bridge.kube.objects import build_job, job_files
 from bridge.kube.settings import KubeSettings
-from tests.unit.helpers import ALICE, POLICY, sbatch, script
+from tests.unit.helpers import ALICE, BRIDGED, NOW, POLICY, sbatch, script
 
 
 def _job(job: BatchJob, **settings: Any) -> dict[str, Any]:
@@ -65,7 +65,9 @@ def test_single_job_shape() -> None:
     job = _job(sbatch(script("-t 1:00:00", "--requeue")), kueue_queue="q", priority_class="p")
     spec = job["spec"]
     assert spec["backoffLimit"] == 0
-    assert spec["activeDeadlineSeconds"] == 3600 + KubeSettings().deadline_grace_seconds  # a backstop behind Slurm's limit
+    assert (
+        spec["activeDeadlineSeconds"] == 3600 + KubeSettings().deadline_grace_seconds
+    )  # a backstop behind Slurm's limit
     assert spec["podFailurePolicy"]["rules"][0]["action"] == "Ignore"
     assert job["metadata"]["labels"][wk.LABEL_KUEUE_QUEUE] == "q"
     assert spec["template"]["spec"]["priorityClassName"] == "p"
@@ -98,8 +100,8 @@ def _run(
 ) -> subprocess.CompletedProcess[str]:
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    ctx = SubmitContext(identity=ALICE, job_id="42", submit_dir=str(work), cluster="lab", script_name="job.sh")
-    job = translate(body, ctx)
+    ctx = SubmitContext(identity=ALICE, job_id="42", submit_dir=str(work), cluster="lab", now=NOW, script_name="job.sh")
+    job = translate(body, ctx, settings=BRIDGED)
     mount = tmp_path / "cm"
     mount.mkdir(exist_ok=True)
     here = StorageMount(prefix=str(tmp_path), volume=HostPathVolume(path=str(tmp_path)))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from adapters.slurm.settings import SlurmSettings
-from bridge.domain.errors import TranslationError
+from bridge.domain.errors import PolicyError, TranslationError
 from bridge.domain.ir import ExportMode, GpuScope, OpenMode, PathField, Placeholder, Script
-from tests.unit.helpers import HOME, sbatch, script
+from bridge.domain.policy import check_job
+from tests.unit.helpers import HOME, POLICY, sbatch, script
 
 
 def test_directives_stop_at_the_first_command() -> None:
@@ -23,7 +24,10 @@ def test_option_spellings(spelling: list[str]) -> None:
 
 def test_precedence_command_line_over_environment_over_script() -> None:
     body = script("-p fromscript", "-J fromscript", "-t 5")
-    job = sbatch(body, argv=["-p", "cli"], env={"SBATCH_PARTITION": "env", "SBATCH_JOB_NAME": "envname"})
+    bridged = SlurmSettings(partitions=("cli", "env", "fromscript"))
+    job = sbatch(
+        body, argv=["-p", "cli"], env={"SBATCH_PARTITION": "env", "SBATCH_JOB_NAME": "envname"}, settings=bridged
+    )
     assert (job.queue, job.name, job.time_limit_s) == ("cli", "envname", 300)
 
 
@@ -42,7 +46,8 @@ def test_unknown_option_names_option_and_line() -> None:
 def test_refused_option_says_why_and_warn_mode_records_it() -> None:
     with pytest.raises(TranslationError, match=r"--nodelist .* Kubernetes chooses the node"):
         sbatch(script("--nodelist=n1"))
-    job = sbatch(script("--nodelist=n1", "--reservation=r"), settings=SlurmSettings(unknown_options="warn"))
+    warn = SlurmSettings(unknown_options="warn", default_partition="k8s")
+    job = sbatch(script("--nodelist=n1", "--reservation=r"), settings=warn)
     assert len(job.warnings) == 2
     assert "--nodelist" in job.warnings[0]
 
@@ -113,8 +118,8 @@ def test_export_modes_and_denylist() -> None:
     listed = sbatch(script("--export=FOO,Y=3"), env=env)
     assert listed.environment.export is ExportMode.LISTED
     assert dict(listed.environment.variables) == {"FOO": "1", "Y": "3"}
-    with pytest.raises(TranslationError, match="LD_PRELOAD"):
-        sbatch(script("--export=ALL,LD_PRELOAD=/tmp/x.so"), env=env)
+    with pytest.raises(PolicyError, match="setting LD_PRELOAD is not allowed"):
+        check_job(sbatch(script("--export=ALL,LD_PRELOAD=/tmp/x.so"), env=env), POLICY)
 
 
 def test_bridge_image_directive() -> None:

@@ -29,6 +29,10 @@ NODE_SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on
 NODE_HOST_PATHS=(/run/containerd /run/netns /var/run/netns /var/lib/cni /var/log/containers /var/log/pods
   /etc/cni /var/lib/kubelet /var/lib/containerd /opt/containerd)
 CGROUP_ROOT=/sys/fs/cgroup
+# iptables chains the kubelet itself creates (kube-proxy does not run here). down removes only
+# these, and only when they did not exist before the first start: other KUBE-* chains on a shared
+# host belong to someone else.
+KUBELET_CHAINS=(KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-MARK-DROP KUBE-MARK-MASQ KUBE-POSTROUTING)
 
 ctr_() { ctr --address "$CTR_SOCK" --namespace k8s.io "$@"; }
 
@@ -49,6 +53,38 @@ record_host() {
     done
   fi
   date -u +%FT%TZ >"$ORIG/done"
+}
+
+# The sysctl values once the node is up (what the kubelet/CNI set): down restores a recorded
+# original only where the value is still the lab's, never over a later change by someone else.
+record_lab_sysctls() {
+  [[ -s "$ORIG/sysctl-lab" ]] && return 0
+  local s
+  for s in "${NODE_SYSCTLS[@]}"; do printf '%s=%s\n' "$s" "$(sysctl -n "$s")"; done >"$ORIG/sysctl-lab"
+}
+
+# Network namespaces of our pods: those our containerd's processes hold (matched by namespace
+# inode) and those its metadata names (a sandbox whose processes are gone). Appended to
+# $ORIG/netns-ours, the only ones down removes.
+record_our_netns() {
+  [[ -d "$ORIG" ]] || return 0
+  local shim p ppid inodes=() ns ino db="$NODE_DIR/containerd/root/io.containerd.metadata.v1.bolt/meta.db"
+  local shims
+  shims=" $(_our_shims | tr '\n' ' ') "
+  for p in /proc/[0-9]*; do
+    ppid="$(awk '/^PPid:/{print $2}' "$p/status" 2>/dev/null)" || continue
+    [[ $shims == *" $ppid "* ]] || continue
+    ino="$(readlink "$p/ns/net" 2>/dev/null)" || continue
+    inodes+=("${ino//[^0-9]/}")
+  done
+  {
+    for ns in /run/netns/cni-*; do
+      [[ -e $ns ]] || continue
+      ino="$(stat -L -c %i "$ns" 2>/dev/null)" || continue
+      for shim in "${inodes[@]}"; do [[ $shim == "$ino" ]] && echo "${ns##*/}"; done
+    done
+    [[ -f $db ]] && { grep -a -o 'cni-[0-9a-f]\{8\}-[0-9a-f]\{4\}-[0-9a-f]\{4\}-[0-9a-f]\{4\}-[0-9a-f]\{12\}' "$db" || true; }
+  } | sort -u >>"$ORIG/netns-ours"
 }
 
 write_node_config() {
@@ -201,6 +237,7 @@ start_real_node() {
   import_images "$images"
   start_kubelet
   wait_for "node $REAL_NODE_NAME Ready" 60 kubelet real_node_ready
+  record_lab_sysctls
   set_node_addresses
   start_csi_plugin
   log "real node $REAL_NODE_NAME Ready in $((SECONDS - t0))s"
@@ -248,27 +285,27 @@ _rm_cgroup_tree() {
 revert_host() {
   [[ -s "$ORIG/done" ]] || return 0
   local line key val p ns
-  # Network namespaces the CRI created, then the bridge (the veths went with their namespaces).
-  for ns in /run/netns/*; do
-    [[ -e $ns ]] || continue
-    ns=${ns##*/}
+  # Network namespaces our CRI created (record_our_netns), then the bridge (the veths went with
+  # their namespaces). Another runtime's cni-* namespaces on this host are left alone.
+  while read -r ns; do
+    [[ $ns == cni-* && -e "/run/netns/$ns" ]] || continue
     grep -qx "$ns" "$ORIG/netns" && continue
-    [[ $ns == cni-* ]] || continue
     umount -l "/run/netns/$ns" 2>/dev/null || true
     rm -f "/run/netns/$ns"
-  done
+  done < <(sort -u "$ORIG/netns-ours" 2>/dev/null || true)
   grep -qx "$CNI_BRIDGE" "$ORIG/links" || ip link del "$CNI_BRIDGE" 2>/dev/null || true
   # cgroups the kubelet created (kubepods tree in every v1 hierarchy).
   for p in "$CGROUP_ROOT"/*/kubepods; do
     [[ -d $p ]] || continue
     grep -qx "$p" "$ORIG/cgroups" || _rm_cgroup_tree "$p"
   done
-  # iptables chains the kubelet made (KUBE-*), only those that were not there before.
+  # iptables chains the kubelet made (KUBELET_CHAINS), only those that were not there before.
   if command -v iptables-save >/dev/null; then
     for p in iptables ip6tables; do
       local table chain
       for table in filter nat mangle; do
         for chain in $("$p-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p'); do
+          [[ " ${KUBELET_CHAINS[*]} " == *" $chain "* ]] || continue
           grep -qx "$p $chain" "$ORIG/iptables" && continue
           # Drop jumps into it from built-in chains, then flush and delete it.
           { "$p-save" -t "$table" | grep -- "-j $chain\b" || true; } | sed 's/^-A /-D /' | while read -r line; do
@@ -278,13 +315,25 @@ revert_host() {
           "$p" -t "$table" -F "$chain" 2>/dev/null || true
         done
         for chain in $("$p-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p'); do
+          [[ " ${KUBELET_CHAINS[*]} " == *" $chain "* ]] || continue
           grep -qx "$p $chain" "$ORIG/iptables" || "$p" -t "$table" -X "$chain" 2>/dev/null || true
         done
       done
     done
   fi
+  # A sysctl goes back to its original value only if it still has the value the lab's node left
+  # (recorded once it was up); a later change by anyone else stays. Without that record (the
+  # node never came up) nothing is restored: what changed it is unknown.
+  local now lab
   while IFS='=' read -r key val; do
-    [[ "$(sysctl -n "$key")" == "$val" ]] || sysctl -q -w "$key=$val" >/dev/null
+    now="$(sysctl -n "$key" 2>/dev/null)" || continue
+    lab="$(awk -v k="$key" 'index($0, k "=") == 1 {print substr($0, length(k) + 2)}' "$ORIG/sysctl-lab" 2>/dev/null)"
+    [[ $now == "$val" ]] && continue
+    if [[ -n $lab && $now == "$lab" ]]; then
+      sysctl -q -w "$key=$val" >/dev/null
+    else
+      log "leaving $key=$now (original $val; not the value the lab set, so not the lab's change)"
+    fi
   done <"$ORIG/sysctl"
   for p in "${NODE_HOST_PATHS[@]}"; do
     [[ -e $p || -L $p ]] || continue
@@ -297,6 +346,7 @@ revert_host() {
 
 stop_real_node() {
   stop_one kubelet
+  record_our_netns
   _kill_containers
   stop_csi_plugin
   stop_one containerd
