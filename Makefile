@@ -3,10 +3,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup venv lab-up lab-down lab-status demo translate-demo test lint unit bench
+.PHONY: setup venv lab-up lab-down lab-status bridge-up bridge-down demo translate-demo test lint unit bench
 
-## setup: everything on a fresh machine: Python env, then both labs built (cached) and started
-setup: venv lab-up
+## setup: everything on a fresh machine: Python env, both labs built (cached) and started, the bridge
+setup: venv lab-up bridge-up
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -19,16 +19,24 @@ lab-up:
 	lab/kube up
 	lab/batch up
 
-lab-down:
+lab-down: bridge-down
 	-lab/batch down
 	-lab/kube down
+
+## bridge-up: the Slurm adapter daemon as bbridge against the lab (lab/bridge up)
+bridge-up: lab-up
+	lab/bridge up
+
+bridge-down:
+	-lab/bridge down
 
 lab-status:
 	-lab/kube status
 	-lab/batch status
+	-lab/bridge status
 
-## demo: the main job: the examples translated, created as the bridge, run for real as alice
-demo: venv
+## demo: the main job: alice's sbatch/squeue/sacct/scancel on the lab, jobs run on Kubernetes
+demo: venv bridge-up
 	lab/demo
 
 ## translate-demo: one translation, no lab needed
@@ -53,3 +61,7 @@ test: lint
 
 bench: venv
 	$(PY) benchmarks/translate.py
+
+## bench-lab: the Slurm adapter's figures on the lab (intake, latencies, arrays, RPCs, memory)
+bench-lab: venv bridge-up
+	$(PY) benchmarks/slurm_adapter.py

@@ -23,12 +23,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from adapters.slurm import marker as mk
 from adapters.slurm.record import Payload, array_task, base_state, parse_payload, to_ir
 from adapters.slurm.settings import SlurmSettings
-from adapters.slurm.transport import SlurmTransport
+from adapters.slurm.transport import Counted, SlurmTransport
 from bridge.domain.errors import TranslationError
 from bridge.domain.ir import BatchJob, Source
 from bridge.domain.lifecycle import BatchPhase, Outcome
@@ -86,7 +86,9 @@ class SlurmPort:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         identity: Callable[[str, int, int], Any] = from_nss,
     ) -> None:
-        self.transport, self.settings, self.cluster, self.clock = transport, settings, cluster, clock
+        self.counted = Counted(transport)
+        self.transport: SlurmTransport = cast(SlurmTransport, self.counted)
+        self.settings, self.cluster, self.clock = settings, cluster, clock
         self.partitions = frozenset(settings.partitions)
         self._identity = identity
 

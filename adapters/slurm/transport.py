@@ -9,6 +9,7 @@ shell: the CLI backend passes argv lists, and values never reach a command line 
 from __future__ import annotations
 
 import json
+from collections import Counter
 import subprocess
 import time
 import urllib.error
@@ -59,6 +60,24 @@ class SlurmTransport(Protocol):
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:
         """Set AdminComment of a job that has ended (in the accounting record)."""
         ...
+
+
+class Counted:
+    """A transport that counts its calls by method (the benchmark's Slurm RPCs per poll and per job)."""
+
+    def __init__(self, inner: SlurmTransport) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, method: str) -> Any:
+        target = getattr(self.inner, method)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[method] += 1
+            return target(*args, **kwargs)
+
+        return call
 
 
 # --- slurmrestd ------------------------------------------------------------------------------------

@@ -56,6 +56,17 @@ def slurm_transport(settings: BridgeSettings) -> SlurmTransport:
     return CliTransport(t.cli_prefix, t.timeout_s)
 
 
+def _status(reconciler: Reconciler, port: SlurmPort) -> str:
+    return json.dumps({**summary(reconciler), "slurm_rpcs": dict(port.counted.calls), "rss_kib": _rss_kib()})
+
+
+def _rss_kib() -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
     if os.geteuid() == 0 and not allow_root:
         raise BridgeError("refusing to run as root: start the daemon as the unprivileged bridge user (e.g. bbridge)")
@@ -74,12 +85,12 @@ def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool
     )
     while not reconciler.synced() and not stop.wait(0.1):
         pass
-    log.info("ready: watches synced, first poll done (%s)", json.dumps(summary(reconciler)))
+    log.info("ready: watches synced, first poll done (%s)", _status(reconciler, port))
     last = time.monotonic()
     while not stop.wait(1.0):
         if time.monotonic() - last >= 60:
-            log.info("status %s", json.dumps(summary(reconciler)))
+            log.info("status %s", _status(reconciler, port))
             last = time.monotonic()
-    log.info("stopping: %s", json.dumps(summary(reconciler)))
+    log.info("stopping: %s", _status(reconciler, port))
     reconciler.stop()
     return 0

@@ -65,9 +65,11 @@ def test_gateway_node_and_partitions(slurm_lab: SlurmLab) -> None:
     assert int(cpus) >= 64
     assert int(mem) >= 64000
     assert gres.startswith("gpu:8")
-    job = slurm_lab.sbatch("alice", "#!/bin/sh\ntrue\n", "-p", "k8s", "--gres=gpu:2", "-o", "/dev/null")
+    # The gateway node's GPUs are usable by Slurm itself (partition k8s is bridged: its jobs go to
+    # Kubernetes, see test_slurm_adapter.py).
+    job = slurm_lab.sbatch("alice", "#!/bin/sh\ntrue\n", "-p", "debug", "--gres=gpu:2", "-o", "/dev/null")
     rec = slurm_lab.wait_sacct(job)
-    assert (rec["State"], rec["Partition"]) == ("COMPLETED", "k8s")
+    assert (rec["State"], rec["Partition"]) == ("COMPLETED", "debug")
 
 
 def test_held_job_is_visible_and_editable_by_admin(slurm_lab: SlurmLab) -> None:
@@ -212,7 +214,13 @@ def test_site_files_come_from_the_repository(batch_lab: BatchLab) -> None:
     nothing else (a stale file from an older checkout fails). With none in the checkout, the lab
     must have none either: the check never runs over nothing."""
     slurm_site, condor_site = REPO / "adapters" / "slurm" / "site", REPO / "adapters" / "htcondor" / "site"
-    assert _tree(batch_lab.root / "etc/slurm/bridge-site") == _tree(slurm_site)
+    installed_site, repo_site = _tree(batch_lab.root / "etc/slurm/bridge-site"), _tree(slurm_site)
+    # site.lua is the one file the lab fills in: its admin uids are the lab's root, slurm and bbridge.
+    lab_lua, repo_lua = installed_site.pop("site.lua", b"").decode(), repo_site.pop("site.lua", b"").decode()
+    assert installed_site == repo_site
+    uid = {n: batch_lab.run("root", "id", "-u", n).stdout.strip() for n in ("slurm", "bbridge")}
+    assert lab_lua == repo_lua.replace("admin_uids = { 0 }", f"admin_uids = {{ 0, {uid['slurm']}, {uid['bbridge']} }}")
+    assert lab_lua != repo_lua
     lua = slurm_site / "job_submit.lua"
     conf = (batch_lab.root / "etc/slurm/slurm.conf").read_text()
     installed = batch_lab.root / "etc/slurm/job_submit.lua"

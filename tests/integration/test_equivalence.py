@@ -166,14 +166,16 @@ def _compare(rec: dict[str, Any], job: BatchJob, body: str) -> None:
 
 
 def _submit_and_compare(slurm_lab: SlurmLab, body: str, home: str) -> None:
-    job_id = slurm_lab.sbatch("alice", body, "--hold", cwd=home)
+    # Slurm's own record of the options, so outside the bridged partition: job_submit.lua rewrites the
+    # streams and the hold of bridged jobs (test_slurm_consistency.py compares those with the daemon).
+    job_id = slurm_lab.sbatch("alice", body, "--hold", "-p", "debug", cwd=home)
     try:
         rec = slurm_lab.job(job_id)
         assert rec is not None
         ctx = SubmitContext(
             identity=_identity(slurm_lab), job_id=str(job_id), submit_dir=home, cluster=slurm_lab.cluster, now=NOW
         )
-        _compare(rec, translate(body, ctx, settings=LAB_SLURM), body)
+        _compare(rec, translate(body, ctx, ["-p", "debug"], settings=LAB_SLURM), body)
     finally:
         slurm_lab.run("alice", "scancel", str(job_id), check=False)
 
