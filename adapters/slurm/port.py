@@ -90,13 +90,16 @@ class SlurmPort:
         self.transport: SlurmTransport = cast(SlurmTransport, self.counted)
         self.settings, self.cluster, self.clock = settings, cluster, clock
         self.partitions = frozenset(settings.partitions)
+        self._highest_id = 0  # the highest job id slurmctld reported in the last poll
         self._identity = identity
 
     # --- intake ----------------------------------------------------------------------------------
     def poll(self) -> list[BatchRecord]:
         now = self.clock()
         out: list[BatchRecord] = []
-        for rec in self.transport.jobs():
+        records = self.transport.jobs()
+        self._highest_id = max((int(r["job_id"]) for r in records), default=self._highest_id)
+        for rec in records:
             if rec.get("partition") not in self.partitions:
                 continue
             marker = mk.parse(rec.get("admin_comment"))
@@ -123,6 +126,10 @@ class SlurmPort:
                 )
             )
         return out
+
+    def gone(self, kube_id: str) -> bool:
+        # Slurm's job ids only grow: one at or below the highest it reports, and not reported, was purged.
+        return kube_id.isdigit() and 0 < int(kube_id) <= self._highest_id
 
     def _split(self, job: SlurmJob) -> None:
         """Tasks that Slurm would start now get job ids of their own, then each is a job of the bridge.

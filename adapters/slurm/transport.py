@@ -9,12 +9,12 @@ shell: the CLI backend passes argv lists, and values never reach a command line 
 from __future__ import annotations
 
 import json
-from collections import Counter
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol

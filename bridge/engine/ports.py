@@ -34,6 +34,14 @@ class BatchPort(Protocol):
         """Every bridged job the batch system knows, in one batched query."""
         ...
 
+    def gone(self, kube_id: str) -> bool:
+        """The batch system issued this job and no longer knows it (purged): its Kubernetes Job may go.
+
+        An id the last poll did not show is not enough: objects with the bridge's labels but an id the
+        batch system never issued are someone else's, and are left alone.
+        """
+        ...
+
     def to_ir(self, record: BatchRecord) -> BatchJob:
         """The IR from the authoritative batch record; TranslationError refuses the job."""
         ...

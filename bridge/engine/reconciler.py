@@ -247,7 +247,7 @@ class Reconciler:
         with self._lock:
             sources = dict(self._jobs_by_source)
         for sid, key in sources.items():
-            if sid in known:
+            if sid in known or not self.port.gone(sid):
                 self._orphan_polls.pop(sid, None)
                 continue
             job = self._job(key)

@@ -1,7 +1,7 @@
 """The lab's real node (kubelet + containerd) runs pods for real: uid, storage, exit codes, OOM, logs.
 
 The site-storage tree and the test users come from the batch lab (`batch_lab`), so the paths and
-uids are the ones Slurm and HTCondor use. See README.md ("The real node").
+uids are the ones Slurm and HTCondor use. See lab/README.md ("The real node").
 """
 
 from __future__ import annotations

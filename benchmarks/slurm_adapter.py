@@ -1,0 +1,297 @@
+"""The Slurm adapter's figures on the lab, each against a baseline measured in the same run.
+
+Usage (root, labs up): python benchmarks/slurm_adapter.py [-n 1000] [--lat 60] [--array 1000] [--track 0]
+The daemon runs as bbridge with jobs on the kwok nodes (`lab/bridge up --kwok`); the real node's
+sbatch->RUNNING latency is measured separately at the end. Prints:
+- intake: held jobs -> Kubernetes Jobs created by the daemon, vs the same client creating the same
+  number of Jobs directly (8 threads, the daemon's worker count), as a ratio;
+- sbatch -> RUNNING in squeue, pod terminal -> final in Slurm (p50/p99), observed by one clock here;
+- an array of N tasks to all-final in Slurm, vs a raw Indexed Job of N completions;
+- the daemon's apiserver writes and Slurm RPCs per job and per poll, and its RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+
+REPO = Path(__file__).resolve().parents[1]
+HOME = Path(os.environ.get("BATCH_BRIDGE_LAB_HOME", "/var/lib/batch-bridge-lab"))
+new_client_from_config: Any = config.new_client_from_config
+Watch: Any = watch.Watch
+NS = "batch"
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
+
+
+def sh(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=900).stdout
+
+
+def bridge(*args: str) -> None:
+    sh(str(REPO / "lab" / "bridge"), *args)
+
+
+class Rest:
+    """slurmrestd as a lab user (submit) or the bridge (read)."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.token = (HOME / "batch" / "access" / "slurm" / f"{user}.jwt").read_text().strip()
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request("http://127.0.0.1:6820" + path, data=data, method=method)
+        req.add_header("X-SLURM-USER-NAME", self.user)
+        req.add_header("X-SLURM-USER-TOKEN", self.token)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def submit(self, script: str, **job: Any) -> int:
+        env = ["PATH=/usr/bin:/bin", "HOME=/lab/gpfs/home/alice", "SLURM_SUBMIT_DIR=/lab/gpfs/home/alice"]
+        desc = {"partition": "k8s", "current_working_directory": "/lab/gpfs/home/alice", "environment": env}
+        desc.update(job)
+        out = self.call("POST", "/slurm/v0.0.42/job/submit", {"script": script, "job": desc})
+        return int(out["job_id"])
+
+    def states(self) -> dict[int, str]:
+        jobs = self.call("GET", "/slurm/v0.0.42/jobs/state/").get("jobs", [])
+        return {int(j["job_id"]): j["job_state"][0] for j in jobs}
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def kube() -> tuple[Any, Any]:
+    ep = json.loads((HOME / "kube" / "endpoints.json").read_text())
+    admin = new_client_from_config(config_file=ep["admin_kubeconfig"])
+    return client.BatchV1Api(admin), client.CoreV1Api(admin)
+
+
+def raw_job(name: str, completions: int = 1) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "backoffLimit": 0,
+        "template": {
+            "metadata": {"labels": {"bench": "raw"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "job", "image": "localhost/batch-bridge/lab-runtime:1", "command": ["true"]}],
+            },
+        },
+    }
+    if completions > 1:
+        spec.update(
+            completionMode="Indexed", completions=completions, parallelism=completions, backoffLimit=completions
+        )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": {"bench": "raw"}},
+        "spec": spec,
+    }
+
+
+def raw_create_rate(batch: Any, n: int) -> float:
+    names = [f"raw-{uuid.uuid4().hex[:10]}" for _ in range(n)]
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda name: batch.create_namespaced_job(NS, raw_job(name), _preload_content=False), names))
+    rate = n / (time.monotonic() - t0)
+    batch.delete_collection_namespaced_job(NS, label_selector="bench=raw", propagation_policy="Background")
+    return rate
+
+
+def watch_created(batch: Any, n: int, since: set[str], deadline: float) -> list[float]:
+    """Monotonic times at which the daemon's Jobs (not in ``since``) appeared, until n of them."""
+    seen: dict[str, float] = {}
+    rv = batch.list_namespaced_job(NS, label_selector="batch-bridge.io/source=slurm").metadata.resource_version
+    while len(seen) < n and time.monotonic() < deadline:
+        for ev in Watch().stream(
+            batch.list_namespaced_job,
+            NS,
+            label_selector="batch-bridge.io/source=slurm",
+            resource_version=rv,
+            timeout_seconds=30,
+        ):
+            rv = ev["object"].metadata.resource_version
+            name = ev["object"].metadata.name
+            if ev["type"] == "ADDED" and name not in since and name not in seen:
+                seen[name] = time.monotonic()
+                if len(seen) >= n:
+                    break
+    return sorted(seen.values())
+
+
+def wait_final(rest: Rest, ids: set[int], deadline: float, poll: float = 0.2) -> dict[int, float]:
+    done: dict[int, float] = {}
+    while len(done) < len(ids) and time.monotonic() < deadline:
+        states = rest.states()
+        now = time.monotonic()
+        for i in ids - done.keys():
+            if states.get(i, "COMPLETED") in FINAL:
+                done[i] = now
+        time.sleep(poll)
+    return done
+
+
+def daemon_status() -> dict[str, Any]:
+    log = (HOME / "bridge" / "slurm.log").read_text().splitlines()
+    for line in reversed(log):
+        for word in ("stopping: ", "status ", "ready: watches synced, first poll done ("):
+            if word in line:
+                text = line.split(word, 1)[1].rstrip(")")
+                data: dict[str, Any] = json.loads(text)
+                return data
+    return {}
+
+
+def intake(rest: Rest, batch: Any, n: int) -> dict[str, float]:
+    raw = raw_create_rate(batch, n)
+    bridge("down")
+    script = "#!/bin/sh\ntrue\n"
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(
+            pool.map(lambda i: rest.submit(script, name=f"intake-{i}", time_limit={"set": True, "number": 5}), range(n))
+        )
+    existing = {j.metadata.name for j in batch.list_namespaced_job(NS).items}
+    times: list[float] = []
+    t = threading.Thread(target=lambda: times.extend(watch_created(batch, n, existing, time.monotonic() + 600)))
+    t.start()
+    time.sleep(1)
+    bridge("up", "--kwok")
+    t.join()
+    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    done = wait_final(rest, ids, time.monotonic() + 900)
+    return {
+        "raw_create_per_s": raw,
+        "intake_per_s": rate,
+        "ratio": rate / raw,
+        "created": len(times),
+        "final": len(done),
+    }
+
+
+def latencies(rest: Rest, core: Any, n: int) -> dict[str, float]:
+    """sbatch -> RUNNING and pod terminal -> Slurm final, one job at a time (no queueing in the figures)."""
+    to_running: list[float] = []
+    lag: list[float] = []
+    for i in range(n):
+        t0 = time.monotonic()
+        job = rest.submit("#!/bin/sh\ntrue\n", name=f"lat-{i}", time_limit={"set": True, "number": 5})
+        running = None
+        pod_done = None
+        final = None
+        deadline = t0 + 60
+        while time.monotonic() < deadline and final is None:
+            state = rest.states().get(job)
+            now = time.monotonic()
+            if running is None and state in ("RUNNING", *FINAL):
+                running = now
+            if pod_done is None:
+                pods = core.list_namespaced_pod(NS, label_selector=f"batch-bridge.io/job-id={job}").items
+                if any(p.status.phase in ("Succeeded", "Failed") for p in pods):
+                    pod_done = now
+            if state in FINAL:
+                final = now
+            time.sleep(0.02)
+        if running is not None:
+            to_running.append(running - t0)
+        if pod_done is not None and final is not None:
+            lag.append(max(final - pod_done, 0.0))
+    return {
+        "sbatch_to_running_p50_s": pct(to_running, 0.5),
+        "sbatch_to_running_p99_s": pct(to_running, 0.99),
+        "pod_end_to_slurm_final_p50_s": pct(lag, 0.5),
+        "pod_end_to_slurm_final_p99_s": pct(lag, 0.99),
+        "samples": float(len(lag)),
+    }
+
+
+def array(rest: Rest, batch: Any, n: int) -> dict[str, float]:
+    name = f"raw-array-{uuid.uuid4().hex[:8]}"
+    t0 = time.monotonic()
+    batch.create_namespaced_job(NS, raw_job(name, n))
+    while True:
+        job = batch.read_namespaced_job_status(name, NS)
+        if any(c.type in ("Complete", "Failed") and c.status == "True" for c in job.status.conditions or []):
+            break
+        time.sleep(0.2)
+    raw = time.monotonic() - t0
+    batch.delete_namespaced_job(name, NS, propagation_policy="Background")
+    t0 = time.monotonic()
+    array_id = rest.submit(
+        "#!/bin/sh\ntrue\n", name="bench-array", array=f"0-{n - 1}", time_limit={"set": True, "number": 10}
+    )
+    deadline = t0 + 1800
+    while time.monotonic() < deadline:
+        left = [s for j, s in rest.states().items() if j >= array_id and s not in FINAL]
+        if not left:
+            break
+        time.sleep(0.5)
+    bridged = time.monotonic() - t0
+    return {"raw_indexed_job_s": raw, "slurm_array_s": bridged, "ratio": bridged / raw}
+
+
+def real_node_latency(rest: Rest, n: int) -> dict[str, float]:
+    bridge("up")
+    out: list[float] = []
+    for i in range(n):
+        t0 = time.monotonic()
+        job = rest.submit("#!/bin/sh\nsleep 2\n", name=f"real-{i}", time_limit={"set": True, "number": 5})
+        while time.monotonic() < t0 + 120:
+            if rest.states().get(job) in ("RUNNING", *FINAL):
+                out.append(time.monotonic() - t0)
+                break
+            time.sleep(0.02)
+    return {"real_sbatch_to_running_p50_s": pct(out, 0.5), "real_sbatch_to_running_p99_s": pct(out, 0.99)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=1000, help="jobs for the intake figure")
+    ap.add_argument("--lat", type=int, default=60, help="jobs for the latency figures")
+    ap.add_argument("--array", type=int, default=1000, help="tasks of the array figure")
+    ap.add_argument("--real", type=int, default=10, help="jobs for the real node's latency")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root (it restarts lab/bridge)")
+    rest = Rest("alice")
+    batch, core = kube()
+    bridge("up", "--kwok")
+    results: dict[str, Any] = {}
+    results["intake"] = intake(rest, batch, a.n)
+    status = daemon_status()
+    results["daemon_after_intake"] = status
+    jobs = max(status.get("created", 0), 1)
+    results["per_job"] = {
+        "apiserver_writes": (status.get("created", 0) + status.get("deleted", 0)) / jobs,
+        "slurm_rpcs_besides_polls": (
+            sum(status.get("slurm_rpcs", {}).values()) - status.get("slurm_rpcs", {}).get("jobs", 0)
+        )
+        / jobs,
+        "slurm_rpcs_per_poll": status.get("slurm_rpcs", {}).get("jobs", 0) / max(status.get("polls", 1), 1),
+    }
+    results["latency_kwok"] = latencies(rest, core, a.lat)
+    results["array"] = array(rest, batch, a.array)
+    results["real_node"] = real_node_latency(rest, a.real)
+    results["daemon_rss_mib"] = daemon_status().get("rss_kib", 0) / 1024
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
