@@ -108,27 +108,12 @@ class Reconciler:
             )
         )
         namespaces: tuple[str | None, ...] = settings.watch_namespaces or (None,)
-        batch, core = kube.batch, kube.core
         self.jobs: list[Reflector[JobSummary]] = [
-            Reflector(
-                "jobs",
-                batch.list_namespaced_job if ns else batch.list_job_for_all_namespaces,
-                selector,
-                summarise_job,
-                self._job_changed,
-                ns,
-            )
+            Reflector("jobs", kube.lister("jobs", ns), selector, summarise_job, self._job_changed, ns)
             for ns in namespaces
         ]
         self.pods: list[Reflector[PodSummary]] = [
-            Reflector(
-                "pods",
-                core.list_namespaced_pod if ns else core.list_pod_for_all_namespaces,
-                selector,
-                summarise_pod,
-                self._pod_changed,
-                ns,
-            )
+            Reflector("pods", kube.lister("pods", ns), selector, summarise_pod, self._pod_changed, ns)
             for ns in namespaces
         ]
         self._threads: list[threading.Thread] = []

@@ -30,14 +30,18 @@ class WorkQueue:
         with self._cond:
             return len(self._queue)
 
+    def _enqueue(self, key: str) -> None:
+        """Queue ``key`` unless it is queued; while a worker holds it, mark it for after. Lock held."""
+        if key in self._active:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.append(key)
+            self._cond.notify()
+
     def add(self, key: str) -> None:
         with self._cond:
-            if key in self._active:
-                self._dirty.add(key)
-            elif key not in self._queued:
-                self._queued.add(key)
-                self._queue.append(key)
-                self._cond.notify()
+            self._enqueue(key)
 
     def add_after(self, key: str, delay_s: float) -> None:
         with self._cond:
@@ -63,12 +67,7 @@ class WorkQueue:
             while True:
                 now = time.monotonic()
                 while self._later and self._later[0][0] <= now:
-                    _, key = heapq.heappop(self._later)
-                    if key in self._active:
-                        self._dirty.add(key)
-                    elif key not in self._queued:
-                        self._queued.add(key)
-                        self._queue.append(key)
+                    self._enqueue(heapq.heappop(self._later)[1])
                 if self._queue:
                     key = self._queue.popleft()
                     self._queued.discard(key)
@@ -84,10 +83,7 @@ class WorkQueue:
             self._active.discard(key)
             if key in self._dirty:
                 self._dirty.discard(key)
-                if key not in self._queued:
-                    self._queued.add(key)
-                    self._queue.append(key)
-                    self._cond.notify()
+                self._enqueue(key)
 
     def close(self) -> None:
         with self._cond:

@@ -32,6 +32,12 @@ RBAC_RULES: Final[tuple[Obj, ...]] = (
 )
 
 
+_LISTERS: Final = {
+    "jobs": ("batch", "list_namespaced_job", "list_job_for_all_namespaces"),
+    "pods": ("core", "list_namespaced_pod", "list_pod_for_all_namespaces"),
+}
+
+
 class KubeError(BridgeError):
     """The apiserver refused or failed a request; ``status`` is the HTTP status (0: no answer)."""
 
@@ -88,6 +94,11 @@ class Kube:
     @property
     def core(self) -> Any:
         return client.CoreV1Api(self.api)
+
+    def lister(self, kind: str, namespace: str | None) -> Any:
+        """The generated list call for ``kind`` in one namespace, or in all of them."""
+        api, one, every = _LISTERS[kind]
+        return getattr(getattr(self, api), one if namespace else every)
 
     def create_or_adopt(self, objects: JobObjects) -> tuple[Obj, bool]:
         """Create the Job (then its ConfigMap, owned by it); 409 adopts an existing Job that is ours.

@@ -103,6 +103,9 @@ def _ours(path: Any, job: BatchJob) -> str | None:
     return rendered if rendered.startswith("/") else f"{job.working_dir}/{rendered}"
 
 
+DEF_MEM_PER_CPU = 100  # lab/batch.d/conf/slurm.conf.in
+
+
 def _unset_is_none(value: Any) -> Any:
     """Slurm reports an unset size as unset or 0 and an unset string as "": both mean None here."""
     if isinstance(value, dict):
@@ -131,7 +134,9 @@ def _compare(rec: dict[str, Any], job: BatchJob, body: str) -> None:
     assert _number(rec["cpus_per_task"]) == r.cpus_per_task
     assert _number(rec["tasks"]) == r.tasks
     assert _unset_is_none(rec["memory_per_node"]) == r.memory_per_node_mib
-    assert _unset_is_none(rec["memory_per_cpu"]) == r.memory_per_cpu_mib
+    # Without a memory request slurmctld applies the lab's DefMemPerCPU=100 (a site default, not a request).
+    unset = r.memory_per_node_mib is None and r.memory_per_cpu_mib is None and r.memory_per_gpu_mib is None
+    assert _unset_is_none(rec["memory_per_cpu"]) == (DEF_MEM_PER_CPU if unset else r.memory_per_cpu_mib)
     per_gpu = f"gres/gpu:{r.memory_per_gpu_mib}" if r.memory_per_gpu_mib is not None else None
     assert _unset_is_none(rec.get("memory_per_tres")) == per_gpu
     assert _unset_is_none(rec["minimum_tmp_disk_per_node"]) == r.ephemeral_disk_mib
