@@ -133,7 +133,8 @@ def _compare(rec: dict[str, Any], job: BatchJob, body: str) -> None:
     assert _number(rec["time_limit"]) == (job.time_limit_s // 60 if job.time_limit_s else None)
     assert _number(rec["cpus_per_task"]) == r.cpus_per_task
     assert _number(rec["tasks"]) == r.tasks
-    assert _unset_is_none(rec["memory_per_node"]) == r.memory_per_node_mib
+    if r.memory_per_gpu_mib is None:  # with --mem-per-gpu slurmctld also reports a per-node figure
+        assert _unset_is_none(rec["memory_per_node"]) == r.memory_per_node_mib
     # Without a memory request slurmctld applies the lab's DefMemPerCPU=100 (a site default, not a request).
     unset = r.memory_per_node_mib is None and r.memory_per_cpu_mib is None and r.memory_per_gpu_mib is None
     assert _unset_is_none(rec["memory_per_cpu"]) == (DEF_MEM_PER_CPU if unset else r.memory_per_cpu_mib)

@@ -5,6 +5,7 @@ unknown field fails CI. BATCH_BRIDGE_GOLDEN_DIR overrides the directory (default
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ def test_golden_manifest_server_side_dry_run(path: Path, kube_lab: KubeLab, dyna
         if api.namespaced:
             assert ns, f"{path}: {obj['kind']} {obj['metadata'].get('name')} has no namespace"
             kube_lab.ensure_namespace(ns)
+        # The lab may hold a real object of this name (the bridge's own claims and volumes): dry-run a
+        # fresh name; the schema is what is checked here.
+        fresh = f"{obj['metadata']['name'][:50]}-dry{uuid.uuid4().hex[:6]}"
+        obj = {**obj, "metadata": {**obj["metadata"], "name": fresh}}
         # Strict: an unknown or duplicated field is an error, not a dropped field with a warning.
         # A rejected object raises ApiException with the apiserver's field errors.
         created = dynamic.request("post", api.path(namespace=ns) + "?dryRun=All&fieldValidation=Strict", body=obj)

@@ -141,7 +141,7 @@ def run_script(
 ) -> tuple[Any, Path, list[dict[str, Any]]]:
     """sbatch-like: translate `body` as alice in her home, create as the bridge, wait; (Job, stdout, objects)."""
     script = tmp_path / name
-    script.write_text("#!/bin/bash\n" + body)
+    script.write_text("#!/bin/bash\n#SBATCH --partition=k8s\n" + body)
     jid = job_id()
     objects = translate(script, config=config, user="alice", submit_dir=ALICE_HOME, job_id=jid)
     ns = objects[0]["metadata"]["namespace"]
@@ -198,11 +198,11 @@ def test_job_in_fresh_namespace_gets_bound_claims_and_writes_as_the_user(
         'id -u; id -g\nwhile read -r _ mnt _ opts _; do [ "$mnt" = /lab/gpfs ] && echo "opts=$opts"; done </proc/mounts\n'
         'echo written-by-csi >"$HOME_DIR/csi-proof-$SLURM_JOB_ID.txt"\n'.replace("$HOME_DIR", str(ALICE_HOME)),
     )
-    jid = objects[1]["metadata"]["labels"][wk.LABEL_JOB_ID]
+    jid = objects[-1]["metadata"]["labels"][wk.LABEL_JOB_ID]
     proof = ALICE_HOME / f"csi-proof-{jid}.txt"
     cleanup += [out, proof]
     assert has_condition(done, "Complete"), f"job failed: {out.read_text() if out.exists() else 'no output'}"
-    pod_volumes = objects[1]["spec"]["template"]["spec"]["volumes"]
+    pod_volumes = objects[-1]["spec"]["template"]["spec"]["volumes"]
     assert {
         "name": "storage-lab-gpfs",
         "persistentVolumeClaim": {"claimName": "bb-storage-lab-gpfs", "readOnly": False},
@@ -341,7 +341,7 @@ def test_another_users_files_only_as_posix_allows(
 
 def test_path_not_in_the_table_is_refused_with_the_reason(tmp_path: Path) -> None:
     script = tmp_path / "job.sh"
-    script.write_text("#!/bin/bash\n#SBATCH --output=/scratch/elsewhere/out.txt\necho hi\n")
+    script.write_text("#!/bin/bash\n#SBATCH --partition=k8s --output=/scratch/elsewhere/out.txt\necho hi\n")
     exe = Path(sys.executable).with_name("batch-bridge")
     argv = [str(exe), "translate", str(script), "--config", str(LAB_CSI), "--user", "alice"]
     argv += ["--submit-dir", str(ALICE_HOME), "--job-id", "1"]
@@ -447,5 +447,10 @@ def test_example_storage_objects_pass_strict_server_side_dry_run(
         where = ns if api.namespaced else None
         if where:
             obj = {**obj, "metadata": {**obj["metadata"], "namespace": ns}}
+        else:  # the lab's own volumes of this name may exist for real: dry-run a fresh name
+            obj = {
+                **obj,
+                "metadata": {**obj["metadata"], "name": f"{obj['metadata']['name']}-dry-{uuid.uuid4().hex[:6]}"},
+            }
         created = dynamic.request("post", api.path(namespace=where) + "?dryRun=All&fieldValidation=Strict", body=obj)
         assert created.metadata.name == obj["metadata"]["name"]
