@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 from adapters.slurm import marker as mk
-from adapters.slurm.record import Payload, array_task, base_state, parse_payload, to_ir
+from adapters.slurm.record import Payload, array_task, base_state, number, parse_payload, to_ir
 from adapters.slurm.settings import SlurmSettings
 from adapters.slurm.transport import Counted, SlurmTransport
 from bridge.domain.errors import TranslationError
@@ -127,6 +127,13 @@ class SlurmPort:
             )
         return out
 
+    def _target(self, record: BatchRecord) -> str:
+        """How the transport names this job: an array task that kept the array's id needs its task form."""
+        job: SlurmJob = record.native
+        task = array_task(job.record)
+        array_id = str(number(job.record.get("array_job_id")) or "")
+        return self.transport.address(record.key, array_id if task is not None else None, task)
+
     def gone(self, kube_id: str) -> bool:
         # Slurm's job ids only grow: one at or below the highest it reports, and not reported, was purged.
         return kube_id.isdigit() and 0 < int(kube_id) <= self._highest_id
@@ -161,14 +168,14 @@ class SlurmPort:
     # --- batch-side actions ----------------------------------------------------------------------
     def report(self, record: BatchRecord, text: str) -> None:
         job: SlurmJob = record.native
-        self.transport.update(record.key, job.marker.with_text(text).render())
+        self.transport.update(self._target(record), job.marker.with_text(text).render())
 
     def release(self, record: BatchRecord, text: str) -> None:
         job: SlurmJob = record.native
         # Until the outcome replaces it, this text is also the flag of a job that ends without one.
         marker = replace(job.marker, released=True).with_text(f"{text} ({NO_OUTCOME_YET})")
         pending = job.state not in RUNNING
-        self.transport.update(record.key, marker.render(), release=pending, clear_extra=pending)
+        self.transport.update(self._target(record), marker.render(), release=pending, clear_extra=pending)
 
     def finish(self, record: BatchRecord, outcome: Outcome) -> None:
         job: SlurmJob = record.native
@@ -181,26 +188,26 @@ class SlurmPort:
         if err:
             text = text.replace("] ", f" err={err}] ", 1)
         pending = job.state not in RUNNING
-        self.transport.update(record.key, text, release=pending, clear_extra=pending)
+        self.transport.update(self._target(record), text, release=pending, clear_extra=pending)
         if not pending:
-            self.transport.signal([record.key])
+            self.transport.signal([self._target(record)])
 
     def signal(self, record: BatchRecord) -> None:
-        self.transport.signal([record.key])
+        self.transport.signal([self._target(record)])
 
     def cancel(self, record: BatchRecord) -> None:
         job: SlurmJob = record.native
         reason = f"{job.record.get('state_reason')}: {job.record.get('dependency') or 'dependency'}"
         text = f"CANCELLED by batch-bridge: {reason} can never be satisfied, so Slurm would never start it"
-        self.transport.update(record.key, job.marker.with_text(text).render())
-        self.transport.cancel(record.key)
+        self.transport.update(self._target(record), job.marker.with_text(text).render())
+        self.transport.cancel(self._target(record))
 
     def audit(self, record: BatchRecord) -> None:
         job: SlurmJob = record.native
         if job.marker.outcome_known or not job.marker.released or job.state not in ("COMPLETED", "FAILED"):
             return
         marker = replace(job.marker, unaccounted=True).with_text(UNACCOUNTED)
-        self.transport.annotate_ended(record.key, marker.render())
+        self.transport.annotate_ended(record.key, marker.render())  # sacctmgr takes the raw job id
 
     def _stderr_path(self, job: SlurmJob) -> str | None:
         """Where the shim appends the reason of a failure found before the job ran (refusal, image)."""
