@@ -66,9 +66,10 @@ class Rest:
         out = self.call("POST", "/slurm/v0.0.42/job/submit", {"script": script, "job": desc})
         return int(out["job_id"])
 
-    def states(self) -> dict[int, str]:
+    def states(self) -> dict[str, str]:
+        """Job id ("12", or "10_3" for an array task) -> base state, from the light state listing."""
         jobs = self.call("GET", "/slurm/v0.0.42/jobs/state/").get("jobs", [])
-        return {int(j["job_id"]): j["job_state"][0] for j in jobs}
+        return {str(j["job_id"]): j["state"][0] for j in jobs}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -142,7 +143,7 @@ def wait_final(rest: Rest, ids: set[int], deadline: float, poll: float = 0.2) ->
         states = rest.states()
         now = time.monotonic()
         for i in ids - done.keys():
-            if states.get(i, "COMPLETED") in FINAL:
+            if states.get(str(i), "COMPLETED") in FINAL:
                 done[i] = now
         time.sleep(poll)
     return done
@@ -197,7 +198,7 @@ def latencies(rest: Rest, core: Any, n: int) -> dict[str, float]:
         final = None
         deadline = t0 + 60
         while time.monotonic() < deadline and final is None:
-            state = rest.states().get(job)
+            state = rest.states().get(str(job))
             now = time.monotonic()
             if running is None and state in ("RUNNING", *FINAL):
                 running = now
@@ -238,7 +239,10 @@ def array(rest: Rest, batch: Any, n: int) -> dict[str, float]:
     )
     deadline = t0 + 1800
     while time.monotonic() < deadline:
-        left = [s for j, s in rest.states().items() if j >= array_id and s not in FINAL]
+        states = rest.states()
+        left = [s for j, s in states.items() if j.startswith(f"{array_id}_") and s not in FINAL]
+        if str(array_id) in states and states[str(array_id)] not in FINAL:
+            left.append(states[str(array_id)])
         if not left:
             break
         time.sleep(0.5)
@@ -253,7 +257,7 @@ def real_node_latency(rest: Rest, n: int) -> dict[str, float]:
         t0 = time.monotonic()
         job = rest.submit("#!/bin/sh\nsleep 2\n", name=f"real-{i}", time_limit={"set": True, "number": 5})
         while time.monotonic() < t0 + 120:
-            if rest.states().get(job) in ("RUNNING", *FINAL):
+            if rest.states().get(str(job)) in ("RUNNING", *FINAL):
                 out.append(time.monotonic() - t0)
                 break
             time.sleep(0.02)

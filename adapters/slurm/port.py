@@ -23,12 +23,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Final, cast
 
 from adapters.slurm import marker as mk
 from adapters.slurm.record import Payload, array_task, base_state, number, parse_payload, to_ir
 from adapters.slurm.settings import SlurmSettings
-from adapters.slurm.transport import Counted, SlurmTransport
+from adapters.slurm.transport import Counted, SlurmError, SlurmTransport
 from bridge.domain.errors import TranslationError
 from bridge.domain.ir import BatchJob, Source
 from bridge.domain.lifecycle import BatchPhase, Outcome
@@ -40,6 +41,26 @@ ENDED: Final = frozenset(
     {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 )
 RUNNING: Final = frozenset({"RUNNING", "SUSPENDED"})
+# What the state machine needs of every record; the rest (to build the IR) only of jobs to take in.
+KEEP: Final = (
+    "job_id",
+    "partition",
+    "admin_comment",
+    "job_state",
+    "state_reason",
+    "array_job_id",
+    "array_task_id",
+    "array_task_string",
+    "user_name",
+    "current_working_directory",
+    "dependency",
+)
+INTAKE: Final = (
+    *KEEP, "extra", "name", "command", "user_id", "group_id", "account", "qos", "cpus_per_task", "tasks",
+    "tasks_per_node", "node_count", "memory_per_cpu", "memory_per_node", "memory_per_tres", "tres_per_node",
+    "tres_per_job", "tres_per_task", "minimum_tmp_disk_per_node", "features", "array_max_tasks",
+    "time_limit", "submit_time", "requeue", "comment",
+)  # fmt: skip
 NEVER: Final = frozenset({"DependencyNeverSatisfied"})
 # Paths the shim may append a reason to: no blanks or brackets, so its sed can read them back.
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+@%,=:~-]+$")
@@ -54,11 +75,15 @@ UNACCOUNTED = (
 class SlurmJob:
     record: Mapping[str, Any]
     marker: mk.Marker
-    payload: Payload | None
 
     @property
     def state(self) -> str:
         return base_state(self.record)
+
+    @cached_property
+    def payload(self) -> Payload | None:
+        """Decoded only when needed (intake, a refusal's stderr path), not at every poll."""
+        return parse_payload(self.record.get("extra"))
 
 
 def phase(job: SlurmJob, now: datetime) -> BatchPhase:
@@ -105,15 +130,17 @@ class SlurmPort:
             marker = mk.parse(rec.get("admin_comment"))
             if marker is None:
                 continue
-            job = SlurmJob(rec, marker, parse_payload(rec.get("extra")))
-            key = str(rec["job_id"])
-            job_phase = phase(job, now)
+            job_phase = phase(SlurmJob(rec, marker), now)
             if rec.get("array_task_string"):  # tasks of an array not yet split out: not a job of their own
                 if job_phase is BatchPhase.READY:
-                    self._split(job)
+                    self._split(SlurmJob(rec, marker))
                 continue
             if job_phase is BatchPhase.RELEASED and not marker.released and array_task(rec) is not None:
                 job_phase = BatchPhase.READY  # started by Slurm itself before the bridge (REST arrays)
+            # Keep only what later actions read: 10,000 full records would cost hundreds of MiB.
+            slim: dict[str, Any] = {k: rec[k] for k in (INTAKE if job_phase is BatchPhase.READY else KEEP) if k in rec}
+            job = SlurmJob(slim, marker)
+            key = str(rec["job_id"])
             out.append(
                 BatchRecord(
                     key=key,
@@ -174,8 +201,8 @@ class SlurmPort:
         job: SlurmJob = record.native
         # Until the outcome replaces it, this text is also the flag of a job that ends without one.
         marker = replace(job.marker, released=True).with_text(f"{text} ({NO_OUTCOME_YET})")
-        pending = job.state not in RUNNING
-        self.transport.update(self._target(record), marker.render(), release=pending, clear_extra=pending)
+        if job.state in RUNNING or not self._update_pending(record, marker.render()):
+            self.transport.update(self._target(record), marker.render())
 
     def finish(self, record: BatchRecord, outcome: Outcome) -> None:
         job: SlurmJob = record.native
@@ -188,9 +215,19 @@ class SlurmPort:
         if err:
             text = text.replace("] ", f" err={err}] ", 1)
         pending = job.state not in RUNNING
-        self.transport.update(self._target(record), text, release=pending, clear_extra=pending)
-        if not pending:
-            self.transport.signal([self._target(record)])
+        if pending and self._update_pending(record, text):
+            return
+        self.transport.update(self._target(record), text)
+        self.transport.signal([self._target(record)])
+
+    def _update_pending(self, record: BatchRecord, text: str) -> bool:
+        """Write ``text`` and release a job the last poll saw pending; False if Slurm started it since
+        (a StartTime update of a running job fails as a whole, AdminComment included)."""
+        try:
+            self.transport.update(self._target(record), text, release=True, clear_extra=True)
+        except SlurmError:
+            return False
+        return True
 
     def signal(self, record: BatchRecord) -> None:
         self.transport.signal([self._target(record)])
