@@ -64,6 +64,11 @@ class Stats:
     polls: int = 0
 
 
+def _signature(rec: BatchRecord) -> tuple[object, ...]:
+    """What of a batch record can change the action taken for it."""
+    return (rec.phase, rec.outcome_known, rec.reported, rec.running, rec.kube_id, rec.index)
+
+
 def refusal(exc: TranslationError) -> Outcome:
     return Outcome(state=JobState.FAILED, exit_code=1, reason=f"refused by batch-bridge: {exc}")
 
@@ -98,6 +103,8 @@ class Reconciler:
         self._pods_by_job: dict[tuple[str, str], set[Key]] = defaultdict(set)
         self._orphan_polls: dict[str, int] = defaultdict(int)
         self._storage_ready: set[str] = set()
+        self._signatures: dict[str, tuple[object, ...]] = {}
+        self._next_resync = 0.0
         self._needs_storage = any(m.volume.kind == "csiStatic" for m in policy.storage)
         selector = ",".join(
             f"{k}={v}"
@@ -219,10 +226,17 @@ class Reconciler:
             for key in list(self._memo):
                 if key not in self._records:
                     del self._memo[key]
+            previous, self._signatures = self._signatures, {r.key: _signature(r) for r in records}
         self.stats.polls += 1
         self.polled.set()
+        # Level-triggered, but only what changed is queued each poll (watch events queue their own
+        # jobs); everything is queued again every resync interval.
+        resync = time.monotonic() >= self._next_resync
+        if resync:
+            self._next_resync = time.monotonic() + self.settings.resync_s
         for rec in records:
-            self.queue.add(rec.key)
+            if resync or previous.get(rec.key) != self._signatures[rec.key]:
+                self.queue.add(rec.key)
         self._reap_orphans(set(by_kube))
 
     def _reap_orphans(self, known: set[str]) -> None:

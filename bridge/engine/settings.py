@@ -11,6 +11,9 @@ class EngineSettings(Model):
     poll_interval_s: float = Field(
         default=0.5, gt=0, description="One batched query of the batch system per interval (level-triggered)."
     )
+    resync_s: float = Field(
+        default=10.0, gt=0, description="Every job is reconciled at least this often; between, only changed ones."
+    )
     workers: int = Field(default=8, ge=1, le=128, description="Reconcile workers: jobs handled at once.")
     image_pull_timeout_s: float = Field(
         default=300, gt=0, description="A pod that cannot pull its image for this long fails the job with the reason."
