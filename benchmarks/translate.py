@@ -91,7 +91,7 @@ def main(n: int) -> None:
     limits = settings.htcondor.model_copy(update={"max_procs": max(n, settings.htcondor.max_procs)})
     print(f"batch-bridge translation benchmark, N={n}, one process, one core")
     s_ir = rate("sbatch script -> IR", n, slurm_ir)
-    s_build = rate("IR -> ConfigMap + Job (sbatch)", n, build(slurm_jobs))
+    s_build = rate("IR -> Job objects (sbatch)", n, build(slurm_jobs))
     base = rate("baseline: json.dumps of those objects", n, baseline)
     end_to_end = 1 / (1 / s_ir + 1 / s_build)
     report("sbatch end to end", end_to_end, base)
@@ -110,7 +110,7 @@ def main(n: int) -> None:
     views = [type(v)({**v.values, "Iwd": HOME}, v.literal) for v in views]
     c_ir = rate("job ad -> IR", n, lambda: condor_jobs.extend(to_ir(v, ctx, settings.htcondor) for v in views))
     objects.clear()
-    c_build = rate("IR -> ConfigMap + Job (HTCondor)", n, build(condor_jobs))
+    c_build = rate("IR -> Job objects (HTCondor)", n, build(condor_jobs))
     end_to_end = 1 / (1 / c_ads + 1 / c_ir + 1 / c_build)
     report("submit description end to end", end_to_end, base)
 
