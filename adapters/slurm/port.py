@@ -19,6 +19,7 @@ act on it, tested on 24.11.5): the bridge cancels it, with Slurm's reason in Adm
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -37,6 +38,7 @@ from bridge.domain.policy import normalise
 from bridge.engine.identity import from_nss
 from bridge.engine.ports import BatchRecord
 
+log = logging.getLogger(__name__)
 ENDED: Final = frozenset(
     {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 )
@@ -133,7 +135,10 @@ class SlurmPort:
             job_phase = phase(SlurmJob(rec, marker), now)
             if rec.get("array_task_string"):  # tasks of an array not yet split out: not a job of their own
                 if job_phase is BatchPhase.READY:
-                    self._split(SlurmJob(rec, marker))
+                    try:
+                        self._split(SlurmJob(rec, marker))
+                    except SlurmError as exc:  # one array must not stop the poll of every job
+                        log.warning("array %s: %s (next poll retries)", rec["job_id"], exc)
                 continue
             if job_phase is BatchPhase.RELEASED and not marker.released and array_task(rec) is not None:
                 job_phase = BatchPhase.READY  # started by Slurm itself before the bridge (REST arrays)
