@@ -31,6 +31,7 @@ class Marker:
     done: str | None = None  # Slurm state name of the outcome
     exit_code: int = 0
     signal: int = 0
+    err: str = ""  # for a job refused before it ran: the stderr file the shim appends the reason to
     unaccounted: bool = False
     text: str = ""
 
@@ -46,6 +47,8 @@ class Marker:
             parts.append(" rel")
         if self.done is not None:
             parts.append(f" done={self.done} exit={self.exit_code} sig={self.signal}")
+            if self.err:
+                parts.append(f" err={self.err}")
         if self.unaccounted:
             parts.append(" noout")
         text = " ".join(self.text.split())
@@ -96,6 +99,7 @@ def parse(admin_comment: str | None) -> Marker | None:
             done=fields.get("done"),
             exit_code=int(fields.get("exit", "0")),
             signal=int(fields.get("sig", "0")),
+            err=fields.get("err", ""),
             unaccounted="noout" in flags,
             text=m.group(2),
         )

@@ -28,6 +28,8 @@ from functools import cached_property
 from typing import Any, Final, cast
 
 from adapters.slurm import marker as mk
+from adapters.slurm import values
+from adapters.slurm.patterns import PatternContext, expand
 from adapters.slurm.record import Payload, array_task, base_state, number, parse_payload, to_ir
 from adapters.slurm.settings import SlurmSettings
 from adapters.slurm.transport import Counted, SlurmError, SlurmTransport
@@ -137,7 +139,7 @@ class SlurmPort:
                 if job_phase is BatchPhase.READY:
                     try:
                         self._split(SlurmJob(rec, marker))
-                    except SlurmError as exc:  # one array must not stop the poll of every job
+                    except (SlurmError, TranslationError) as exc:  # one array must not stop every job's poll
                         log.warning("array %s: %s (next poll retries)", rec["job_id"], exc)
                 continue
             if job_phase is BatchPhase.RELEASED and not marker.released and array_task(rec) is not None:
@@ -179,9 +181,10 @@ class SlurmPort:
         then gets its pod, showing RUNNING in squeue while the pod may still be pending.
         """
         rec = job.record
-        array_id, tasks = str(rec["job_id"]), str(rec["array_task_string"])
-        marker = replace(job.marker, array=job.marker.array or tasks.partition("%")[0])
-        if not self.transport.split(array_id, tasks, marker.render()):
+        array_id, tasks = str(rec["job_id"]), str(rec["array_task_string"]).partition("%")[0]
+        marker = replace(job.marker, array=job.marker.array or tasks)
+        indexes = values.array_spec(tasks, self.settings.max_array_size).indexes
+        if not self.transport.split(array_id, indexes, marker.render()):
             text = "array released to Slurm: each task runs on Kubernetes when Slurm starts it"
             self.transport.update(array_id, marker.with_text(text).render(), release=True)
 
@@ -215,10 +218,9 @@ class SlurmPort:
             self.signal(record)
             return
         marker = job.marker.with_outcome(outcome)
-        err = self._stderr_path(job) if outcome.failed and not job.marker.released else None
+        if outcome.failed and not job.marker.released:
+            marker = replace(marker, err=self._stderr_path(job) or "")
         text = marker.render()
-        if err:
-            text = text.replace("] ", f" err={err}] ", 1)
         pending = job.state not in RUNNING
         if pending and self._update_pending(record, text):
             return
@@ -256,11 +258,15 @@ class SlurmPort:
         payload = job.payload
         if payload is None:
             return None
-        pattern = payload.stderr or payload.stdout or f"slurm-{job.record['job_id']}.out"
-        values = {"%j": str(job.record["job_id"]), "%u": str(job.record.get("user_name", "")), "%%": "%"}
-        for key, value in values.items():
-            pattern = pattern.replace(key, value)
-        if "%" in pattern:
+        rec = job.record
+        ctx = PatternContext(
+            job_id=str(rec["job_id"]),
+            user=str(rec.get("user_name", "")),
+            job_name=str(rec.get("name", "")),
+            is_array=array_task(rec) is not None,
+        )
+        template = expand(payload.stderr or payload.stdout or "slurm-%j.out", ctx)
+        if not template.is_literal:  # %N, %a: known only where the job would have run
             return None
-        path = normalise(pattern, str(job.record.get("current_working_directory") or "/"))
+        path = normalise(template.render({}), str(rec.get("current_working_directory") or "/"))
         return path if _SAFE_PATH.match(path) else None

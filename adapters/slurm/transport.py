@@ -56,9 +56,9 @@ class SlurmTransport(Protocol):
         """scancel the job (as the bridge, an administrator)."""
         ...
 
-    def split(self, array_id: str, tasks: str, admin_comment: str) -> bool:
-        """Give the array's pending tasks (``tasks``: Slurm's "0-9%3" form) their own job records, in one
-        RPC, by an admin update of them; False when the backend cannot address array tasks."""
+    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str) -> bool:
+        """Give the array's pending tasks (``indexes``, sorted) their own job records by admin updates;
+        False when the backend cannot address array tasks."""
         ...
 
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:
@@ -155,7 +155,7 @@ class RestTransport:
     def cancel(self, job_id: str) -> None:
         self._call("DELETE", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}")
 
-    def split(self, array_id: str, tasks: str, admin_comment: str) -> bool:
+    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str) -> bool:
         # slurmrestd 24.11 refuses updates of array tasks ("Submit job update against Array Job's
         # JobID instead of array task id"): tasks get their own ids only when Slurm starts them.
         return False
@@ -222,11 +222,10 @@ class CliTransport:
     def cancel(self, job_id: str) -> None:
         self._run("scancel", job_id)
 
-    def split(self, array_id: str, tasks: str, admin_comment: str) -> bool:
+    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str) -> bool:
         # An admin update of some tasks splits them out (an update of all of them changes the array
         # record alone, and one that changes nothing splits nothing): the array record first, then
         # every task but the last with a different value; the array record is then the last task.
-        indexes = expand_indexes(tasks.partition("%")[0])
         self._run("scontrol", "update", f"JobId={array_id}", f"AdminComment={admin_comment}")
         if len(indexes) > 1:
             task_comment = f"AdminComment={admin_comment} (array task)"
@@ -235,16 +234,6 @@ class CliTransport:
 
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:
         self._run("sacctmgr", "-i", "modify", "job", "where", f"jobid={job_id}", "set", f"AdminComment={admin_comment}")
-
-
-def expand_indexes(text: str) -> list[int]:
-    """Slurm's array index form ("0-9:3,20") as a sorted list."""
-    out: set[int] = set()
-    for item in text.split(","):
-        rng, _, step = item.partition(":")
-        lo, _, hi = rng.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1, int(step or 1)))
-    return sorted(out)
 
 
 def ranges(indexes: Sequence[int]) -> str:

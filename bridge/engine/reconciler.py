@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.domain import wellknown as wk
 from bridge.domain.errors import TranslationError
@@ -41,6 +41,7 @@ from bridge.kube.settings import KubeSettings
 from bridge.kube.storage_sync import ensure_storage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,6 +63,11 @@ class Stats:
     deleted: int = 0
     errors: int = 0
     polls: int = 0
+
+
+def _find(reflectors: list[Reflector[T]], key: Key) -> T | None:
+    """``key`` in whichever namespace's reflector holds it."""
+    return next((v for r in reflectors if (v := r.get(key)) is not None), None)
 
 
 def _signature(rec: BatchRecord) -> tuple[object, ...]:
@@ -158,18 +164,10 @@ class Reconciler:
 
     # --- lookups ---------------------------------------------------------------------------------
     def _job(self, key: Key) -> JobSummary | None:
-        for r in self.jobs:
-            job = r.get(key)
-            if job is not None:
-                return job
-        return None
+        return _find(self.jobs, key)
 
     def _pod(self, key: Key) -> PodSummary | None:
-        for r in self.pods:
-            pod = r.get(key)
-            if pod is not None:
-                return pod
-        return None
+        return _find(self.pods, key)
 
     def observation(self, rec: BatchRecord) -> Observation:
         with self._lock:

@@ -50,15 +50,13 @@ class NotOurs(KubeError):
     """An object with the bridge's deterministic name exists but does not carry the batch identity."""
 
 
-def api_client(kubeconfig: str | None, qps_burst: int = 0) -> Any:
+def api_client(kubeconfig: str | None) -> Any:
     """An ApiClient from a kubeconfig file, or in-cluster credentials when none is given."""
     if kubeconfig:
         api = new_client_from_config(config_file=kubeconfig)
     else:
         load_incluster()
         api = client.ApiClient()
-    if qps_burst:
-        api.rest_client.pool_manager.connection_pool_kw["maxsize"] = qps_burst
     return api
 
 

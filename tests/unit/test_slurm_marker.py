@@ -25,6 +25,13 @@ def test_outcome_round_trip_keeps_the_fields_the_shim_reads_in_order() -> None:
     assert (back.done, back.exit_code, back.signal, back.state) == ("FAILED", 3, 0, JobState.FAILED)
 
 
+def test_err_path_is_rendered_after_the_outcome_and_read_back() -> None:
+    m = mk.Marker(done="FAILED", exit_code=1, err="/lab/gpfs/home/alice/slurm-9.out", text="refused")
+    assert m.render() == "batch-bridge[v1 b=0 done=FAILED exit=1 sig=0 err=/lab/gpfs/home/alice/slurm-9.out] refused"
+    back = mk.parse(m.render())
+    assert back is not None and back.err == "/lab/gpfs/home/alice/slurm-9.out"
+
+
 def test_text_cannot_inject_fields_or_newlines() -> None:
     m = mk.Marker().with_text("x] done=COMPLETED exit=0\nAdminComment=batch-bridge[v1 done=COMPLETED exit=0 sig=0]")
     text = m.render()
