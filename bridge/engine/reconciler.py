@@ -51,6 +51,7 @@ class _Memo:
     reported: str = ""
     report_at: float = 0.0
     signal_at: float = 0.0
+    created_at: float = 0.0
 
 
 @dataclass
@@ -326,14 +327,19 @@ class Reconciler:
             self.stats.created += 1
         else:
             self.stats.adopted += 1
-        self._do_report(rec, Observation(KubePhase.PENDING, "k8s Pending: Job created"), memo)
+        # No write to the batch system here: the watch brings the pod, and its reason is written only
+        # if it is still pending after report_settle_s (most pods start first: one write saved per job).
+        memo.created_at = time.monotonic()
 
     def _do_report(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         text = obs.reason
         now = time.monotonic()
         if not text or text in (rec.reported, memo.reported):
             return
-        wait = memo.report_at + self.settings.report_min_interval_s - now
+        wait = max(
+            memo.report_at + self.settings.report_min_interval_s - now,
+            memo.created_at + self.settings.report_settle_s - now,
+        )
         if wait > 0:
             self.queue.add_after(rec.key, wait)
             return
