@@ -315,6 +315,7 @@ def main() -> int:
     ap.add_argument("--lat", type=int, default=60, help="jobs for the latency figures")
     ap.add_argument("--array", type=int, default=1000, help="tasks of the array figure")
     ap.add_argument("--real", type=int, default=10, help="jobs for the real node's latency")
+    ap.add_argument("--phases", default="intake,latency,array,real", help="which figures, comma-separated")
     ap.add_argument("--track", type=int, default=0, help="bridged jobs held on a dependency, for RSS and poll cost")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -323,21 +324,26 @@ def main() -> int:
     batch, core = kube()
     bridge("up", "--kwok")
     results: dict[str, Any] = {}
-    results["intake"] = intake(rest, batch, a.n)
-    status = daemon_status()
-    results["daemon_after_intake"] = status
-    jobs = max(status.get("created", 0), 1)
-    rpcs = status.get("slurm_rpcs", {})
-    poll_rpcs = rpcs.get("states", 0) + status.get("records_read", 0)  # REST: one RPC per record read
-    results["per_job"] = {
-        "apiserver_writes": (status.get("created", 0) + status.get("deleted", 0)) / jobs,
-        "slurm_rpcs_besides_polls": (sum(rpcs.values()) - rpcs.get("states", 0) - rpcs.get("records", 0)) / jobs,
-        "slurm_rpcs_per_poll": poll_rpcs / max(status.get("polls", 1), 1),
-        "records_read_per_job": status.get("records_read", 0) / jobs,
-    }
-    results["latency_kwok"] = latencies(rest, core, a.lat)
-    results["array"] = array(rest, batch, a.array)
-    results["real_node"] = real_node_latency(rest, a.real)
+    phases = set(a.phases.split(","))
+    if "intake" in phases:
+        results["intake"] = intake(rest, batch, a.n)
+        status = daemon_status()
+        results["daemon_after_intake"] = status
+        jobs = max(status.get("created", 0), 1)
+        rpcs = status.get("slurm_rpcs", {})
+        poll_rpcs = rpcs.get("states", 0) + status.get("records_read", 0)  # REST: one RPC per record read
+        results["per_job"] = {
+            "apiserver_writes": (status.get("created", 0) + status.get("deleted", 0)) / jobs,
+            "slurm_rpcs_besides_polls": (sum(rpcs.values()) - rpcs.get("states", 0) - rpcs.get("records", 0)) / jobs,
+            "slurm_rpcs_per_poll": poll_rpcs / max(status.get("polls", 1), 1),
+            "records_read_per_job": status.get("records_read", 0) / jobs,
+        }
+    if "latency" in phases:
+        results["latency_kwok"] = latencies(rest, core, a.lat)
+    if "array" in phases:
+        results["array"] = array(rest, batch, a.array)
+    if "real" in phases:
+        results["real_node"] = real_node_latency(rest, a.real)
     results["daemon_rss_mib"] = daemon_status().get("rss_kib", 0) / 1024
     if a.track:
         results["tracked"] = tracked(rest, a.track)

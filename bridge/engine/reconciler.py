@@ -23,14 +23,26 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from bridge.domain import wellknown as wk
 from bridge.domain.errors import TranslationError
 from bridge.domain.lifecycle import Action, BatchPhase, KubePhase, Outcome, decide
+from bridge.domain.naming import dns_label
 from bridge.domain.policy import SitePolicy
 from bridge.domain.states import JobState
-from bridge.engine.observe import JobSummary, Observation, PodSummary, observe, outcome_of, summarise_job, summarise_pod
+from bridge.engine.observe import (
+    EventSummary,
+    JobSummary,
+    Observation,
+    PodSummary,
+    observe,
+    outcome_of,
+    summarise_event,
+    summarise_job,
+    summarise_pod,
+)
 from bridge.engine.ports import BatchPort, BatchRecord
 from bridge.engine.settings import EngineSettings
 from bridge.engine.workqueue import WorkQueue
@@ -130,6 +142,16 @@ class Reconciler:
             Reflector("pods", kube.lister("pods", ns), selector, summarise_pod, self._pod_changed, ns)
             for ns in namespaces
         ]
+        # Warning events are advisory (pending reasons): not part of synced(), so a missing grant or a
+        # slow events watch never stops the bridge. Events carry no labels: selected by name prefix.
+        ours = partial(summarise_event, prefix=dns_label(f"{port.source.value}-{port.cluster}") + "-")
+        self.events: list[Reflector[EventSummary]] = [
+            Reflector(
+                "events", kube.lister("events", ns), "", ours, self._event_changed, ns, field_selector="type=Warning"
+            )
+            for ns in namespaces
+        ]
+        self._warnings: dict[tuple[str, str, str], tuple[Key, EventSummary]] = {}  # (ns, kind, name) -> newest
         self._threads: list[threading.Thread] = []
 
     # --- watch callbacks -------------------------------------------------------------------------
@@ -159,6 +181,30 @@ class Reconciler:
             if job is not None:
                 self._wake(job.source_id)
 
+    def _event_changed(self, key: Key, event: EventSummary | None) -> None:
+        with self._lock:
+            if event is None:
+                for target, (k, _) in list(self._warnings.items()):
+                    if k == key:
+                        del self._warnings[target]
+                return
+            target = (event.namespace, event.kind, event.name)
+            held = self._warnings.get(target)
+            if held is not None and held[1].at > event.at:
+                return
+            self._warnings[target] = (key, event)
+        job_key = (event.namespace, event.name)
+        if event.kind == "Pod" and (pod := self._pod(job_key)) is not None:
+            job_key = (pod.namespace, pod.job_name)
+        if (job := self._job(job_key)) is not None:
+            self._wake(job.source_id)
+
+    def _warning(self, job: JobSummary, pod: PodSummary | None) -> EventSummary | None:
+        with self._lock:
+            held = self._warnings.get((pod.namespace, "Pod", pod.name)) if pod else None
+            held = held or self._warnings.get((job.namespace, "Job", job.name))
+        return held[1] if held else None
+
     def _wake(self, kube_id: str) -> None:
         for key in self._by_kube_id.get(kube_id, [kube_id]):
             self.queue.add(key)
@@ -180,11 +226,12 @@ class Reconciler:
                 keys = list(self._pods_by_job.get((job.namespace, job.name), ()))
             pods = [p for k in keys if (p := self._pod(k)) is not None and (rec.index is None or p.index == rec.index)]
             pod = max(pods, key=lambda p: p.created, default=None)
-        return observe(job, pod, self.clock(), self.settings.image_pull_timeout_s)
+        warning = self._warning(job, pod) if job is not None else None
+        return observe(job, pod, self.clock(), self.settings.image_pull_timeout_s, warning)
 
     # --- running ---------------------------------------------------------------------------------
     def start(self) -> None:
-        for r in self._reflectors():
+        for r in [*self._reflectors(), *self.events]:
             self._threads.append(r.start())
         self._threads.append(threading.Thread(target=self._poll_loop, name="poll", daemon=True))
         self._threads[-1].start()
@@ -202,7 +249,7 @@ class Reconciler:
     def stop(self) -> None:
         self.stop_event.set()
         self.queue.close()
-        for r in self._reflectors():
+        for r in [*self._reflectors(), *self.events]:
             r.stop()
 
     def _poll_loop(self) -> None:
