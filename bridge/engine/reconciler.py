@@ -120,6 +120,9 @@ class Reconciler:
         self._memo: dict[str, _Memo] = defaultdict(_Memo)
         self._jobs_by_source: dict[str, Key] = {}
         self._pods_by_job: dict[tuple[str, str], set[Key]] = defaultdict(set)
+        # Reverse maps: a deletion finds its entries without scanning every job (10,000 tracked).
+        self._source_of_job: dict[Key, str] = {}
+        self._job_of_pod: dict[Key, tuple[str, str]] = {}
         self._orphan_polls: dict[str, int] = defaultdict(int)
         self._storage_ready: set[str] = set()
         self._signatures: dict[str, tuple[object, ...]] = {}
@@ -152,6 +155,7 @@ class Reconciler:
             for ns in namespaces
         ]
         self._warnings: dict[tuple[str, str, str], tuple[Key, EventSummary]] = {}  # (ns, kind, name) -> newest
+        self._warned: dict[Key, tuple[str, str, str]] = {}  # event -> what it is about
         self._threads: list[threading.Thread] = []
 
     # --- watch callbacks -------------------------------------------------------------------------
@@ -159,11 +163,12 @@ class Reconciler:
         with self._lock:
             if job is not None and job.source_id:
                 self._jobs_by_source[job.source_id] = key
+                self._source_of_job[key] = job.source_id
             elif job is None:
-                for sid, k in list(self._jobs_by_source.items()):
-                    if k == key:
-                        del self._jobs_by_source[sid]
-                        self._wake(sid)
+                sid = self._source_of_job.pop(key, None)
+                if sid is not None and self._jobs_by_source.get(sid) == key:
+                    del self._jobs_by_source[sid]
+                    self._wake(sid)
                 return
         if job is not None:
             self._wake(job.source_id)
@@ -171,9 +176,13 @@ class Reconciler:
     def _pod_changed(self, key: Key, pod: PodSummary | None) -> None:
         with self._lock:
             if pod is None:
-                for pods in self._pods_by_job.values():
+                owner = self._job_of_pod.pop(key, None)
+                if owner is not None and (pods := self._pods_by_job.get(owner)) is not None:
                     pods.discard(key)
+                    if not pods:
+                        del self._pods_by_job[owner]
             else:
+                self._job_of_pod[key] = (pod.namespace, pod.job_name)
                 self._pods_by_job[(pod.namespace, pod.job_name)].add(key)
         job_key = (key[0], pod.job_name) if pod else None
         if job_key is not None:
@@ -184,11 +193,12 @@ class Reconciler:
     def _event_changed(self, key: Key, event: EventSummary | None) -> None:
         with self._lock:
             if event is None:
-                for target, (k, _) in list(self._warnings.items()):
-                    if k == key:
-                        del self._warnings[target]
+                gone = self._warned.pop(key, None)
+                if gone is not None and self._warnings.get(gone, (None,))[0] == key:
+                    del self._warnings[gone]
                 return
             target = (event.namespace, event.kind, event.name)
+            self._warned[key] = target
             held = self._warnings.get(target)
             if held is not None and held[1].at > event.at:
                 return

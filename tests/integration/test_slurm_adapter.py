@@ -198,6 +198,36 @@ def test_a_shim_killed_by_its_owner_is_flagged(slurm_bridge: SlurmBridge) -> Non
     slurm_bridge.wait_kube_gone(job)
 
 
+FORGE = (
+    "import ctypes, sys\n"
+    "lib = ctypes.CDLL('/usr/lib/x86_64-linux-gnu/slurm-wlm/libslurmfull.so', mode=ctypes.RTLD_GLOBAL)\n"
+    "lib.slurm_init(None)\n"
+    "sys.exit(lib.slurm_complete_job(int(sys.argv[1]), 0))\n"
+)
+
+
+def test_an_outcome_forged_through_libslurm_is_flagged(slurm_bridge: SlurmBridge) -> None:
+    """The owner may complete her own job through libslurm (slurm_complete_job, exit 0) while its pod
+    still runs: sacct then says COMPLETED 0:0, which the bridge never wrote, and the record says so."""
+    alice = slurm_bridge.slurm.users["alice"]
+    job = slurm_bridge.submit("alice", _script("sleep 300", "-t 10"), cwd=alice.home)
+    slurm_bridge.slurm.wait_state(job, ["RUNNING"], timeout=90)
+    slurm_bridge.slurm.run("alice", "python3", "-c", FORGE, str(job))
+    rec = slurm_bridge.slurm.wait_sacct(job, timeout=60)
+    assert (rec["State"], rec["ExitCode"]) == ("COMPLETED", "0:0")  # the forgery itself
+    assert "done=" not in rec["AdminComment"]
+    flag = {
+        "rest": "no outcome yet: if the job ends before batch-bridge writes one",
+        "cli": "ended without batch-bridge",
+    }
+    wait_until(
+        f"job {job} flagged in sacct",
+        lambda: flag[slurm_bridge.transport] in (slurm_bridge.slurm.sacct(job) or {}).get("AdminComment", "") or None,
+        60,
+    )
+    slurm_bridge.wait_kube_gone(job)  # and its pod does not run on
+
+
 def test_array_with_mixed_exit_codes_and_throttle(slurm_bridge: SlurmBridge) -> None:
     alice = slurm_bridge.slurm.users["alice"]
     body = (
