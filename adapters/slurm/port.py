@@ -59,12 +59,13 @@ KEEP: Final = (
     "user_name",
     "current_working_directory",
     "dependency",
+    "submit_time",
 )
 INTAKE: Final = (
     *KEEP, "extra", "name", "command", "user_id", "group_id", "account", "qos", "cpus_per_task", "tasks",
     "tasks_per_node", "node_count", "memory_per_cpu", "memory_per_node", "memory_per_tres", "tres_per_node",
     "tres_per_job", "tres_per_task", "minimum_tmp_disk_per_node", "features", "array_max_tasks",
-    "time_limit", "submit_time", "requeue", "comment",
+    "time_limit", "requeue", "comment",
 )  # fmt: skip
 NEVER: Final = frozenset({"DependencyNeverSatisfied"})
 # Paths the shim may append a reason to: no blanks or brackets, so its sed can read them back.
@@ -173,6 +174,7 @@ class SlurmPort:
                     reported=marker.text,
                     running=job.state in RUNNING,
                     native=job,
+                    submitted=number(rec.get("submit_time")) or None,
                 )
             )
         return out

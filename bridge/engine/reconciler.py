@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bridge.domain import wellknown as wk
-from bridge.domain.errors import TranslationError
+from bridge.domain.errors import BridgeError, TranslationError
 from bridge.domain.lifecycle import Action, BatchPhase, KubePhase, Outcome, decide
 from bridge.domain.naming import dns_label
 from bridge.domain.policy import SitePolicy
@@ -51,6 +51,7 @@ from bridge.kube.objects import build_job
 from bridge.kube.reflector import Key, Reflector
 from bridge.kube.settings import KubeSettings
 from bridge.kube.storage_sync import ensure_storage
+from bridge.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +65,7 @@ class _Memo:
     report_at: float = 0.0
     signal_at: float = 0.0
     created_at: float = 0.0
+    finished_at: float | None = None  # when the pod finished (epoch), until the batch record is final
 
 
 @dataclass
@@ -88,6 +90,23 @@ def _signature(rec: BatchRecord) -> tuple[object, ...]:
     return (rec.phase, rec.outcome_known, rec.reported, rec.running, rec.kube_id, rec.index)
 
 
+# The batch phases as an admin reads them (batch_bridge_jobs{state}).
+_STATE_OF: dict[BatchPhase, str] = {
+    BatchPhase.WAITING: "waiting",
+    BatchPhase.DOOMED: "waiting",
+    BatchPhase.READY: "kubernetes_pending",
+    BatchPhase.RELEASED: "running",
+    BatchPhase.FINAL: "final",
+}
+
+
+def _epoch(stamp: str | None) -> float | None:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
+    except ValueError:
+        return None
+
+
 def refusal(exc: TranslationError) -> Outcome:
     return Outcome(state=JobState.FAILED, exit_code=1, reason=f"refused by batch-bridge: {exc}")
 
@@ -101,6 +120,7 @@ class Reconciler:
         kube_settings: KubeSettings,
         settings: EngineSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
     ) -> None:
         self.port, self.kube, self.policy, self.kube_settings, self.settings = (
             port,
@@ -110,6 +130,8 @@ class Reconciler:
             settings,
         )
         self.clock = clock
+        self.metrics = metrics or Metrics()
+        self._source = port.source.value
         self.queue = WorkQueue()
         self.stats = Stats()
         self.stop_event = threading.Event()
@@ -285,6 +307,7 @@ class Reconciler:
             previous, self._signatures = self._signatures, {r.key: _signature(r) for r in records}
         self.stats.polls += 1
         self.polled.set()
+        self._count(records)
         # Level-triggered, but only what changed is queued each poll (watch events queue their own
         # jobs); everything is queued again every resync interval.
         resync = time.monotonic() >= self._next_resync
@@ -294,6 +317,20 @@ class Reconciler:
             if resync or previous.get(rec.key) != self._signatures[rec.key]:
                 self.queue.add(rec.key)
         self._reap_orphans(set(by_kube))
+
+    def _count(self, records: list[BatchRecord]) -> None:
+        m, source = self.metrics, self._source
+        m.polls.labels(source).inc()
+        m.tracked.labels(source).set(len(records))
+        counts = dict.fromkeys(_STATE_OF.values(), 0)
+        for rec in records:
+            counts[_STATE_OF[rec.phase]] += 1
+            memo = self._memo.get(rec.key)
+            if rec.phase is BatchPhase.FINAL and memo is not None and memo.finished_at is not None:
+                m.to_final.labels(source).observe(max(time.time() - memo.finished_at, 0.0))
+                memo.finished_at = None
+        for state, n in counts.items():
+            m.jobs.labels(source, state).set(n)
 
     def _reap_orphans(self, known: set[str]) -> None:
         """A live Job whose batch job vanished for good (purged, or never ours) is deleted."""
@@ -328,6 +365,9 @@ class Reconciler:
                     self.queue.add_after(key, 0.2)
             except Exception as exc:
                 self.stats.errors += 1
+                if isinstance(exc, BridgeError):
+                    target = "kubernetes" if isinstance(exc, KubeError) else "batch"
+                    self.metrics.api_errors.labels(self._source, target).inc()
                 delay = self.queue.retry(key)
                 log.warning("job %s: %s (retry in %.1fs)", key, exc, delay, exc_info=not isinstance(exc, KubeError))
             finally:
@@ -344,8 +384,13 @@ class Reconciler:
         phase = BatchPhase.RELEASED if rec.phase is BatchPhase.READY and memo.released else rec.phase
         action = decide(phase, rec.outcome_known or memo.outcome is not None, obs.phase)
         handler: Callable[[BatchRecord, Observation, _Memo], None] = getattr(self, f"_do_{action.value}")
-        handler(rec, obs, memo)
+        with self.metrics.reconcile.labels(self._source).time():
+            handler(rec, obs, memo)
+        self.metrics.transitions.labels(self._source, action.value).inc()
         return action
+
+    def _since_submit(self, rec: BatchRecord) -> float | None:
+        return max(time.time() - rec.submitted, 0.0) if rec.submitted else None
 
     def _do_none(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         return None
@@ -382,6 +427,8 @@ class Reconciler:
             return
         if created:
             self.stats.created += 1
+            if (waited := self._since_submit(rec)) is not None:
+                self.metrics.intake.labels(self._source).observe(waited)
         else:
             self.stats.adopted += 1
         # No write to the batch system here: the watch brings the pod, and its reason is written only
@@ -409,6 +456,8 @@ class Reconciler:
         memo.released = True
         memo.reported = text
         self.stats.released += 1
+        if (waited := self._since_submit(rec)) is not None:
+            self.metrics.to_running.labels(self._source).observe(waited)
 
     def _finish(self, rec: BatchRecord, memo: _Memo, outcome: Outcome) -> None:
         self.port.finish(rec, outcome)
@@ -419,6 +468,9 @@ class Reconciler:
 
     def _do_finish(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         self._finish(rec, memo, outcome_of(obs))
+        if (ended := _epoch(obs.pod.finished if obs.pod else None)) is not None:
+            self.metrics.status_lag.labels(self._source).observe(max(time.time() - ended, 0.0))
+            memo.finished_at = ended
 
     def _do_lost(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         reason = "NODE_FAIL: the Kubernetes Job disappeared before it finished (deleted outside batch-bridge?)"
