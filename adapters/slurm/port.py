@@ -30,7 +30,7 @@ from typing import Any, Final, cast
 from adapters.slurm import marker as mk
 from adapters.slurm import values
 from adapters.slurm.patterns import PatternContext, expand
-from adapters.slurm.record import Payload, array_task, base_state, number, parse_payload, to_ir
+from adapters.slurm.record import Payload, array_task, base_state, number, parse_payload, payload_text, to_ir
 from adapters.slurm.settings import SlurmSettings
 from adapters.slurm.transport import Counted, Record, SlurmError, SlurmTransport
 from adapters.slurm.view import JobView
@@ -90,7 +90,13 @@ class SlurmJob:
     @cached_property
     def payload(self) -> Payload | None:
         """Decoded only when needed (intake, a refusal's stderr path), not at every poll."""
-        return parse_payload(self.record.get("extra"))
+        return parse_payload(payload_text(self.record))
+
+    def keeping_payload(self, admin_comment: str) -> str:
+        """``admin_comment`` followed by the payload when it travels in AdminComment (an array's
+        records must keep it until each task is taken in)."""
+        _, sep, tail = str(self.record.get("admin_comment") or "").partition("\n" + mk.PAYLOAD_HEAD)
+        return admin_comment + sep + tail
 
 
 def phase(job: SlurmJob, now: datetime) -> BatchPhase:
@@ -203,9 +209,11 @@ class SlurmPort:
         marker = replace(job.marker, array=job.marker.array or tasks)
         indexes = values.array_spec(tasks, self.settings.max_array_size).indexes
         self.view.touch(array_id)
-        if not self.transport.split(array_id, indexes, marker.render()):
+        first = job.keeping_payload(marker.render())
+        others = job.keeping_payload(marker.with_text(f"{marker.text} (array task)").render())
+        if not self.transport.split(array_id, indexes, first, others):
             text = "array released to Slurm: each task runs on Kubernetes when Slurm starts it"
-            self.transport.update(array_id, marker.with_text(text).render(), release=True)
+            self.transport.update(array_id, job.keeping_payload(marker.with_text(text).render()), release=True)
 
     def to_ir(self, record: BatchRecord) -> BatchJob:
         job: SlurmJob = record.native

@@ -71,9 +71,10 @@ class SlurmTransport(Protocol):
         """scancel the job (as the bridge, an administrator)."""
         ...
 
-    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str) -> bool:
-        """Give the array's pending tasks (``indexes``, sorted) their own job records by admin updates;
-        False when the backend cannot address array tasks."""
+    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str, task_comment: str) -> bool:
+        """Give the array's pending tasks (``indexes``, sorted) their own job records by admin updates
+        (two different AdminComment values, as the split needs); False when the backend cannot address
+        array tasks."""
         ...
 
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:
@@ -192,7 +193,7 @@ class RestTransport:
     def cancel(self, job_id: str) -> None:
         self._call("DELETE", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}")
 
-    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str) -> bool:
+    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str, task_comment: str) -> bool:
         # slurmrestd 24.11 refuses updates of array tasks ("Submit job update against Array Job's
         # JobID instead of array task id"): tasks get their own ids only when Slurm starts them.
         return False
@@ -278,14 +279,14 @@ class CliTransport:
     def cancel(self, job_id: str) -> None:
         self._run("scancel", job_id)
 
-    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str) -> bool:
+    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str, task_comment: str) -> bool:
         # An admin update of some tasks splits them out (an update of all of them changes the array
         # record alone, and one that changes nothing splits nothing): the array record first, then
         # every task but the last with a different value; the array record is then the last task.
         self._run("scontrol", "update", f"JobId={array_id}", f"AdminComment={admin_comment}")
         if len(indexes) > 1:
-            task_comment = f"AdminComment={admin_comment} (array task)"
-            self._run("scontrol", "update", f"JobId={array_id}_[{ranges(indexes[:-1])}]", task_comment)
+            tasks = f"JobId={array_id}_[{ranges(indexes[:-1])}]"
+            self._run("scontrol", "update", tasks, f"AdminComment={task_comment}")
         return True
 
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:

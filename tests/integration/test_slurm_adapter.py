@@ -198,6 +198,21 @@ def test_a_shim_killed_by_its_owner_is_flagged(slurm_bridge: SlurmBridge) -> Non
     slurm_bridge.wait_kube_gone(job)
 
 
+def test_a_script_too_big_for_extra_runs_and_a_huge_one_is_refused_at_submit(slurm_bridge: SlurmBridge) -> None:
+    """slurmctld keeps at most 1024 bytes of Extra: a bigger script travels after the marker in
+    AdminComment until the job is taken in; one beyond the bridge's limit is refused by sbatch."""
+    alice = slurm_bridge.slurm.users["alice"]
+    filler = "".join(f"# line {i:04d} of a long header, as generated scripts have\n" for i in range(200))
+    job = slurm_bridge.submit("alice", _script(filler + "echo big-script-ran", "-t 5"), cwd=alice.home)
+    rec = slurm_bridge.slurm.wait_sacct(job, ["COMPLETED"], timeout=120)
+    assert rec["ExitCode"] == "0:0"
+    assert (Path(alice.home) / f"slurm-{job}.out").read_text() == "big-script-ran\n"
+    assert "batch-bridge-script" not in rec["AdminComment"]  # replaced by the bridge's own status
+    huge = _script("# x\n" * 20000 + "true", "-t 5")
+    proc = slurm_bridge.slurm.run("alice", "sbatch", "--partition=k8s", input=huge, check=False)
+    assert proc.returncode != 0 and "too large for partition k8s" in proc.stderr, proc.stderr
+
+
 def test_srun_steps_inside_the_job_and_what_workflow_tools_emit(slurm_bridge: SlurmBridge) -> None:
     """srun runs its step in the pod (ranks, step ids, per-task files, exit status); --wckey and
     --open-mode=append (submitit) and --wrap (Snakemake) are taken with Slurm's meaning."""
