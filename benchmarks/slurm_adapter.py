@@ -94,7 +94,7 @@ def raw_job(name: str, completions: int = 1) -> dict[str, Any]:
             "metadata": {"labels": {"bench": "raw"}},
             "spec": {
                 "restartPolicy": "Never",
-                "containers": [{"name": "job", "image": "localhost/batch-bridge/lab-runtime:1", "command": ["true"]}],
+                "containers": [{"name": "job", "image": "localhost/batch-bridge/lab-runtime:2", "command": ["true"]}],
             },
         },
     }
