@@ -11,7 +11,8 @@ same jobs. So each poll is one listing, plus full records for
 2. jobs the port wrote to since (``touch``: the listing does not show an AdminComment change);
 3. bridged jobs that wait on something Slurm decides (``waits_on``: a dependency, a user hold), whose
    Reason changes without a state change of their own: when a job they depend on changed state
-   (or left), and else once per ``refresh_s`` (a hold released, ``singleton``), oldest first.
+   (or left), and else once per ``refresh_s`` when they name no job (a user hold, ``singleton``),
+   once per ``named_refresh_s`` when they do (a safety net only), oldest first.
 
 at most ``budget`` records per poll (the rest wait for the next one), so the Slurm work of a poll is
 bounded however many jobs slurmctld holds. A job that is not the bridge's is remembered by its states
@@ -56,12 +57,13 @@ class JobView:
         waits_on: Callable[[Record], frozenset[str] | None],
         budget: int = 200,
         refresh_s: float = 10.0,
+        named_refresh_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``keep`` slims a fetched record to what the port needs of it, or None for another's job;
         ``waits_on`` names the jobs a kept record waits on (None: it waits on nothing Slurm decides)."""
         self.lister, self.keep, self.waits_on, self.clock = lister, keep, waits_on, clock
-        self.budget, self.refresh_s = budget, refresh_s
+        self.budget, self.refresh_s, self.named_refresh_s = budget, refresh_s, named_refresh_s
         self._entries: dict[str, _Entry] = {}
         self._touched: set[str] = set()
         self._listed: dict[str, tuple[str, ...]] = {}
@@ -103,14 +105,14 @@ class JobView:
         ]
         if len(changed) >= self.budget:
             return changed[: self.budget]
-        taken, due = set(changed), self.clock() - self.refresh_s
+        taken, now = set(changed), self.clock()
         waiting = sorted(
             (e.fetched, rid)
             for rid, e in self._entries.items()
             if e.record is not None
             and rid not in taken
             and (on := self.waits_on(e.record)) is not None
-            and (e.fetched <= due or not on.isdisjoint(moved))
+            and (now - e.fetched >= (self.named_refresh_s if on else self.refresh_s) or not on.isdisjoint(moved))
         )
         return changed + [rid for _, rid in waiting[: self.budget - len(changed)]]
 

@@ -120,6 +120,22 @@ def test_a_dependent_job_is_read_again_when_what_it_waits_on_moves() -> None:
     assert view.fetched_last == 0  # no longer waiting on Slurm
 
 
+def test_a_job_waiting_on_named_jobs_is_not_polled_while_they_do_not_move() -> None:
+    ctld, clock = Slurmctld(), Clock()
+    ctld.add("1", state="RUNNING")
+    for i in range(2, 50):
+        ctld.add(str(i), reason="Dependency", on="1")
+    view = view_of(ctld, clock=clock)
+    view.refresh()
+    for _ in range(20):  # 200 s: only the safety net would read them again, every 300 s
+        clock.now += 10
+        view.refresh()
+        assert view.fetched_last == 0
+    clock.now += 100
+    view.refresh()
+    assert view.fetched_last == 48
+
+
 def test_a_held_job_naming_no_job_is_read_again_every_refresh_s() -> None:
     ctld, clock = Slurmctld(), Clock()
     ctld.add("4", reason="JobHeldUser")
