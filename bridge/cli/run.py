@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
-import threading
-import time
 from typing import Any
 
 from adapters.slurm.port import SlurmPort
 from adapters.slurm.transport import CliTransport, RestTransport, SlurmTransport
+from bridge.cli.daemon import run_daemon
 from bridge.config.settings import BridgeSettings
 from bridge.domain.errors import BridgeError
 from bridge.engine.reconciler import Reconciler, summary
@@ -75,26 +73,8 @@ def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool
     if os.geteuid() == 0 and not allow_root:
         raise BridgeError("refusing to run as root: start the daemon as the unprivileged bridge user (e.g. bbridge)")
     port = SlurmPort(slurm_transport(settings), settings.slurm, settings.cluster)
-    kube = Kube(api_client(kubeconfig))
-    reconciler = Reconciler(port, kube, settings.site, settings.kube, settings.engine)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    reconciler.start()
-    log.info(
-        "batch-bridge slurm adapter: cluster %s, partitions %s, transport %s",
-        settings.cluster,
-        ",".join(settings.slurm.partitions),
-        settings.slurm.daemon.transport.kind,
-    )
-    while not reconciler.synced() and not stop.wait(0.1):
-        pass
-    log.info("ready: watches synced, first poll done (%s)", _status(reconciler, port))
-    last = time.monotonic()
-    while not stop.wait(1.0):
-        if time.monotonic() - last >= 60:
-            log.info("status %s", _status(reconciler, port))
-            last = time.monotonic()
-    log.info("stopping: %s", _status(reconciler, port))
-    reconciler.stop()
-    return 0
+    api = api_client(kubeconfig)
+    reconciler = Reconciler(port, Kube(api), settings.site, settings.kube, settings.engine)
+    t = settings.slurm.daemon.transport
+    describe = f"cluster {settings.cluster}, partitions {','.join(settings.slurm.partitions)}, transport {t.kind}"
+    return run_daemon("slurm", reconciler, settings.engine, api, lambda: _status(reconciler, port), describe)

@@ -136,6 +136,7 @@ class Reconciler:
         self.stats = Stats()
         self.stop_event = threading.Event()
         self.polled = threading.Event()
+        self.last_poll_ok = 0.0  # monotonic time of the last poll that reached the batch system
         self._lock = threading.Lock()
         self._records: dict[str, BatchRecord] = {}
         self._by_kube_id: dict[str, list[str]] = {}
@@ -289,7 +290,9 @@ class Reconciler:
             started = time.monotonic()
             try:
                 self.poll_once()
+                self.last_poll_ok = time.monotonic()
             except Exception as exc:  # the batch system may be down: keep the last view, retry
+                self.metrics.api_errors.labels(self._source, "batch").inc()
                 log.warning("batch poll failed: %s", exc)
             self.stop_event.wait(max(self.settings.poll_interval_s - (time.monotonic() - started), 0.01))
 
