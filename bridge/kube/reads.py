@@ -11,15 +11,8 @@ from collections.abc import Iterator
 
 from kubernetes.client import ApiException
 
-from bridge.kube.client import Kube, KubeError
+from bridge.kube.client import Kube, _error  # the one place an ApiException becomes a KubeError
 from bridge.kube.objects import Obj
-
-
-def _message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
-    except ValueError:
-        return str(exc.reason)
 
 
 def list_objects(kube: Kube, kind: str, namespace: str, label_selector: str) -> list[Obj]:
@@ -32,7 +25,7 @@ def list_objects(kube: Kube, kind: str, namespace: str, label_selector: str) -> 
         try:
             data = json.loads(call(namespace, _preload_content=False, **kwargs).data)
         except ApiException as exc:
-            raise KubeError(f"list {kind} in {namespace}: {_message(exc)}", int(exc.status or 0)) from None
+            raise _error(exc, f"list {kind} in {namespace}") from None
         items += data.get("items") or []
         token = (data.get("metadata") or {}).get("continue")
         if not token:
@@ -42,11 +35,9 @@ def list_objects(kube: Kube, kind: str, namespace: str, label_selector: str) -> 
 def pod_log(kube: Kube, namespace: str, pod: str, follow: bool = False) -> Iterator[str]:
     """The job container's log, line by line (``follow``: until the container ends)."""
     try:
-        resp = kube.core.read_namespaced_pod_log(
-            pod, namespace, container="job", follow=follow, _preload_content=False
-        )
+        resp = kube.core.read_namespaced_pod_log(pod, namespace, container="job", follow=follow, _preload_content=False)
     except ApiException as exc:
-        raise KubeError(f"log of pod {namespace}/{pod}: {_message(exc)}", int(exc.status or 0)) from None
+        raise _error(exc, f"log of pod {namespace}/{pod}") from None
     try:
         pending = b""
         for chunk in resp.stream(4096):
