@@ -1,0 +1,60 @@
+"""The SDK's slurm backend on the lab: alice's own JWT, slurmrestd, the bridged partition, and the
+bridge daemon lab/bridge runs (used as it is, never restarted here)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bridge.sdk import Client, JobSpec, JobState, SubmitError
+from tests.fixtures.sdk_lab import LAB_CONFIG, SlurmDaemon, as_user
+
+pytestmark = pytest.mark.integration
+SMALL = {"memory": "64M", "time_limit": 300}
+
+
+def _client(daemon: SlurmDaemon) -> Client:
+    return Client("slurm", config=LAB_CONFIG, url=daemon.rest_url, token_file=daemon.token_file("alice"))
+
+
+def test_submit_wait_exit_code_output_file_and_sacct(slurm_daemon: SlurmDaemon) -> None:
+    tag = uuid.uuid4().hex[:8]
+    with as_user("alice"), _client(slurm_daemon) as client:
+        job = client.submit(JobSpec.script(f'#!/bin/sh\necho "{tag} $SLURM_JOB_ID $(id -un)"\nexit 3\n', **SMALL))
+        states = [s.state for s in job.watch()]
+        status = job.status()
+        text = job.logs().text()
+    assert states[-1] is JobState.FAILED and status.exit_code == 3
+    assert "exit code 3" in status.reason  # the bridge's outcome, from AdminComment
+    first, *rest = text.splitlines()
+    assert first == f"{tag} {job.id} alice"
+    assert "batch-bridge: FAILED: exit code 3" in rest[0]  # the shim's reason, in her (joined) stderr
+    sacct = slurm_daemon.run_as_root("sacct", "-X", "-n", "-P", "-j", job.id, "-o", "State,ExitCode,Partition")
+    assert sacct.strip() == "FAILED|3:0|k8s"
+
+
+def test_environment_and_image_reach_the_job(slurm_daemon: SlurmDaemon) -> None:
+    with as_user("alice") as alice, _client(slurm_daemon) as client:
+        out = f"{alice.pw_dir}/sdk-env-{uuid.uuid4().hex[:6]}.out"
+        spec = JobSpec.command(["sh", "-c", 'echo "[$GREETING]"'], env={"GREETING": "hello $USER; `x`"}, stdout=out, **SMALL)
+        job = client.submit(spec)
+        assert job.wait(timeout=180).ok
+        assert job.logs().text() == "[hello $USER; `x`]\n"
+
+
+def test_cancel_pending_job(slurm_daemon: SlurmDaemon) -> None:
+    with as_user("alice"), _client(slurm_daemon) as client:
+        # The gateway declares GPUs, the real node has none: it stays pending with the reason.
+        job = client.submit(JobSpec.command(["true"], gpus=1, **SMALL))
+        for status in job.watch(reasons=True):
+            if "nvidia.com/gpu" in status.reason:
+                job.cancel()
+        assert job.state is JobState.CANCELLED
+
+
+def test_refusal_carries_slurms_message(slurm_daemon: SlurmDaemon) -> None:
+    with as_user("alice"), _client(slurm_daemon) as client:
+        with pytest.raises(SubmitError) as err:
+            client.submit(JobSpec.command(["true"], queue="no-such-partition", **SMALL))
+    assert "Invalid partition name specified" in err.value.backend_message
