@@ -21,6 +21,8 @@ from bridge.sdk.errors import (
     WaitTimeout,
 )
 from bridge.sdk.job import Job
+from bridge.sdk.pipeline import Pipeline
+from bridge.sdk.pipeline_run import PipelineRun
 from bridge.sdk.spec import JobSpec
 from bridge.sdk.status import JobResult, JobStatus
 
@@ -35,7 +37,9 @@ __all__ = [
     "JobSpec",
     "JobState",
     "JobStatus",
+    "Pipeline",
     "PipelineError",
+    "PipelineRun",
     "PolicyRefused",
     "SdkError",
     "SubmitError",

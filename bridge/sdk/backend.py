@@ -9,7 +9,7 @@ An HTCondor backend (the bindings and the user's IDTOKEN, DAGMan for pipelines) 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -60,6 +60,14 @@ class Backend(Protocol):
     def submit(self, spec: JobSpec, key: str | None = None, after: Sequence[Dependency] = ()) -> tuple[str, bool]:
         """Submit; returns (job id, adopted). With ``key`` it is idempotent: a job made before under
         the same key is adopted unless it ended badly, in which case it runs again."""
+        ...
+
+    def check(self, spec: JobSpec) -> None:
+        """Raise PolicyRefused/InvalidSpec for a spec the site would refuse (nothing is submitted)."""
+        ...
+
+    def find(self, specs: Mapping[str, JobSpec]) -> dict[str, JobStatus]:
+        """The jobs earlier keyed submits made, by key (one query for all of them where possible)."""
         ...
 
     def track(self, job_id: str) -> None:

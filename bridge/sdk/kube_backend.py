@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -25,7 +25,7 @@ from bridge.domain.naming import label_value
 from bridge.domain.policy import resolve_namespace
 from bridge.domain.states import JobState
 from bridge.kube.client import Kube, KubeError, api_client
-from bridge.kube.objects import build_job
+from bridge.kube.objects import JobObjects, build_job, object_name
 from bridge.kube.reads import pod_log
 from bridge.sdk.backend import Dependency, Filter, LogSource
 from bridge.sdk.errors import JobNotFound, PolicyRefused, SdkError, SubmitError
@@ -89,14 +89,30 @@ class KubernetesBackend:
             identity=self.identity, source_id=source_id, cluster=self.settings.cluster, cwd=os.getcwd(), queue=None
         )
 
+    def _objects(self, spec: JobSpec, key: str | None) -> tuple[BatchJob, JobObjects]:
+        ir = self._ir(spec, key)
+        try:
+            return ir, build_job(ir, self.settings.site, self.settings.kube)
+        except TranslationError as exc:  # PolicyError included: the site refuses, with the reason
+            raise PolicyRefused(str(exc)) from None
+
+    def check(self, spec: JobSpec) -> None:
+        self._objects(spec, "check")
+
+    def find(self, specs: Mapping[str, JobSpec]) -> dict[str, JobStatus]:
+        out: dict[str, JobStatus] = {}
+        for key, spec in specs.items():
+            ir = self._ir(spec, key)
+            namespace, name = resolve_namespace(ir, self.settings.site), object_name(ir)
+            watch, status = self._watch(namespace), self.hub.latest(f"{namespace}/{name}")
+            if watch.view(name) is not None and status is not None:
+                out[key] = status
+        return out
+
     def submit(self, spec: JobSpec, key: str | None = None, after: Sequence[Dependency] = ()) -> tuple[str, bool]:
         if after:
             raise SdkError("the kubernetes backend holds no job on others; a Pipeline submits each step when ready")
-        ir = self._ir(spec, key)
-        try:
-            objects = build_job(ir, self.settings.site, self.settings.kube)
-        except TranslationError as exc:  # PolicyError included: the site refuses, with the reason
-            raise PolicyRefused(str(exc)) from None
+        ir, objects = self._objects(spec, key)
         meta = objects.job["metadata"]
         job_id = f"{meta['namespace']}/{meta['name']}"
         self._outputs[job_id] = ir

@@ -110,7 +110,7 @@ async def alines_of(source: LogSource, follow: bool, ended: Ended) -> AsyncItera
             return next(iterator, None)
 
         while True:
-            line: str | None = await asyncio.to_thread(step)
-            if line is None:
+            text: str | None = await asyncio.to_thread(step)
+            if text is None:
                 break
-            yield line
+            yield text

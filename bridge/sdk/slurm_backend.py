@@ -10,10 +10,11 @@ boundary).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from bridge.config.settings import BridgeSettings
@@ -64,9 +65,8 @@ class SlurmBackend:
     # --- submit ------------------------------------------------------------------------------------
     def submit(self, spec: JobSpec, key: str | None = None, after: Sequence[Dependency] = ()) -> tuple[str, bool]:
         if key is not None:
-            found = self._by_key(key)
+            found = self.find({key: spec}).get(key)
             if found is not None and not (found.final and not found.ok):
-                self.track(found.job_id)
                 return found.job_id, True
         text = sc.script(spec, self.settings.site)
         job = sc.description(spec, cwd=os.getcwd(), partition=self.partition, key=key, after=after)
@@ -76,20 +76,26 @@ class SlurmBackend:
         self.track(job_id)
         return job_id, False
 
+    def check(self, spec: JobSpec) -> None:
+        sc.script(spec, self.settings.site)
+
+    def find(self, specs: Mapping[str, JobSpec]) -> dict[str, JobStatus]:
+        marks = {sc.KEY_MARK + key: key for key in specs}
+        newest: dict[str, tuple[str, list[Record]]] = {}
+        for job_id, records in self._mine(self.rest.jobs()).items():
+            key = marks.get(str(records[0].get("comment") or ""))
+            if key is not None and (key not in newest or int(job_id) > int(newest[key][0])):
+                newest[key] = (job_id, records)
+        for job_id, _ in newest.values():
+            self.track(job_id)
+        return {key: status_of(job_id, records) for key, (job_id, records) in newest.items()}
+
     def _mine(self, records: list[Record]) -> dict[str, list[Record]]:
         grouped: defaultdict[str, list[Record]] = defaultdict(list)
         for record in records:
             if record.get("user_name") == self.identity.user:
                 grouped[job_key(record)].append(record)
         return grouped
-
-    def _by_key(self, key: str) -> JobStatus | None:
-        mark = sc.KEY_MARK + key
-        matches = [(i, r) for i, r in self._mine(self.rest.jobs()).items() if r[0].get("comment") == mark]
-        if not matches:
-            return None
-        job_id, records = max(matches, key=lambda m: int(m[0]))
-        return status_of(job_id, records)
 
     # --- status: one batched query per interval ----------------------------------------------------
     def track(self, job_id: str) -> None:
@@ -105,10 +111,8 @@ class SlurmBackend:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
-            try:
+            with contextlib.suppress(BackendError):  # slurmrestd away a while: the next interval tries again
                 self.poll()
-            except BackendError:  # slurmrestd away for a while: the next interval tries again
-                pass
             self._wake.wait(self.interval)
 
     def poll(self) -> None:
@@ -147,8 +151,7 @@ class SlurmBackend:
     # --- output ------------------------------------------------------------------------------------
     def logs(self, job_id: str, follow: bool) -> LogSource:
         pattern, cwd, name, first = self._outputs.get(job_id, ("slurm-%j.out", "", "", 0))
-        task = job_id if first == 0 or pattern.count("%") == 0 else job_id
-        values = {"job": task, "array": job_id, "index": str(first), "name": name, "user": self.identity.user}
+        values = {"job": job_id, "array": job_id, "index": str(first), "name": name, "user": self.identity.user}
         return LogSource(path=sc.expand(pattern, cwd or self.identity.home or "/", values))
 
     def close(self) -> None:

@@ -58,7 +58,9 @@ def default_output(spec: JobSpec) -> str:
     return "slurm-%A_%a.out" if spec.array else "slurm-%j.out"
 
 
-def description(spec: JobSpec, *, cwd: str, partition: str, key: str | None, after: Sequence[Dependency]) -> dict[str, Any]:
+def description(
+    spec: JobSpec, *, cwd: str, partition: str, key: str | None, after: Sequence[Dependency]
+) -> dict[str, Any]:
     working_dir = spec.working_dir or cwd
     job: dict[str, Any] = {
         "name": spec.name,
@@ -89,6 +91,7 @@ _PATTERN = re.compile(r"%(\d*)([jAaxu%])")
 
 def expand(pattern: str, cwd: str, values: dict[str, str]) -> str:
     """The file Slurm writes for ``pattern`` (the subset of its %-fields the SDK produces)."""
+
     def one(match: re.Match[str]) -> str:
         value = values.get(_FIELDS[match.group(2)], "%")
         return value.zfill(int(match.group(1))) if match.group(1) else value
