@@ -148,7 +148,8 @@ class PipelineRun:
 
     @property
     def ok(self) -> bool:
-        return all(s is not None and s.ok for s in self.snapshot().values())
+        """Every step succeeded, or was not to run (an edge that never held, e.g. a cleanup step)."""
+        return all(s is not None and (s.ok or NEVER_REASON in s.reason) for s in self.snapshot().values())
 
     def cancel(self) -> dict[str, str]:
         """Cancel running and pending steps; steps not submitted yet never will be. Returns the
