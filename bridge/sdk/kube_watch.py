@@ -32,8 +32,7 @@ class NamespaceWatch:
         self.pods: Reflector[PodSummary] = Reflector(
             "pods", kube.lister("pods", namespace), selector, summarise_pod, self._pod_changed, namespace=namespace
         )
-        self.jobs.start()
-        self.pods.start()
+        self._threads = [self.jobs.start(), self.pods.start()]
 
     def synced(self, timeout: float = SYNC_TIMEOUT_S) -> bool:
         return self.jobs.synced.wait(timeout) and self.pods.synced.wait(timeout)
@@ -81,9 +80,8 @@ class NamespaceWatch:
         with self._lock:
             return list(self._pods.get(name, {}).values())
 
-    def stop(self) -> None:
-        # Reflector.stop() closes the watch response, which waits for the reading thread's next
-        # event (up to a bookmark interval, ~1 min, tested): let daemon threads do it.
+    def stop(self, timeout: float = 5.0) -> None:
         for reflector in (self.jobs, self.pods):
-            reflector.stopping.set()
-            threading.Thread(target=reflector.stop, name=f"stop-{reflector.kind}", daemon=True).start()
+            reflector.interrupt()
+        for thread in self._threads:
+            thread.join(timeout)

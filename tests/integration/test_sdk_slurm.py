@@ -35,7 +35,9 @@ def test_submit_wait_exit_code_output_file_and_sacct(slurm_daemon: SlurmDaemon) 
 def test_environment_and_image_reach_the_job(slurm_daemon: SlurmDaemon) -> None:
     with as_user("alice") as alice, _client(slurm_daemon) as client:
         out = f"{alice.pw_dir}/sdk-env-{uuid.uuid4().hex[:6]}.out"
-        spec = JobSpec.command(["sh", "-c", 'echo "[$GREETING]"'], env={"GREETING": "hello $USER; `x`"}, stdout=out, **SMALL)
+        spec = JobSpec.command(
+            ["sh", "-c", 'echo "[$GREETING]"'], env={"GREETING": "hello $USER; `x`"}, stdout=out, **SMALL
+        )
         job = client.submit(spec)
         assert job.wait(timeout=180).ok
         assert job.logs().text() == "[hello $USER; `x`]\n"
