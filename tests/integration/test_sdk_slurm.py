@@ -54,7 +54,6 @@ def test_cancel_pending_job(slurm_daemon: SlurmDaemon) -> None:
 
 
 def test_refusal_carries_slurms_message(slurm_daemon: SlurmDaemon) -> None:
-    with as_user("alice"), _client(slurm_daemon) as client:
-        with pytest.raises(SubmitError) as err:
-            client.submit(JobSpec.command(["true"], queue="no-such-partition", **SMALL))
+    with as_user("alice"), _client(slurm_daemon) as client, pytest.raises(SubmitError) as err:
+        client.submit(JobSpec.command(["true"], queue="no-such-partition", **SMALL))
     assert "Invalid partition name specified" in err.value.backend_message

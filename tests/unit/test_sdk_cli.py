@@ -15,18 +15,17 @@ from bridge.sdk.status import JobStatus
 
 
 def _ns(**kw: object) -> argparse.Namespace:
-    base = dict(
-        file=None,
-        argv=[],
-        name=None,
-        image=None,
-        cpus=None,
-        mem=None,
-        time=None,
-        array=None,
-        output=None,
-        workdir=None,
-    )
+    base: dict[str, object] = {
+        "argv": [],
+        "name": None,
+        "image": None,
+        "cpus": None,
+        "mem": None,
+        "time": None,
+        "array": None,
+        "output": None,
+        "workdir": None,
+    }
     return argparse.Namespace(**(base | kw))
 
 

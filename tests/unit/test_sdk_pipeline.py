@@ -74,7 +74,7 @@ def test_array_roll_up_from_slurm_task_records() -> None:
 
 
 def test_hub_publishes_changes_only_and_wakes_waiters() -> None:
-    hub, seen = StatusHub(), []
+    hub, seen = StatusHub(), list[JobStatus]()
     hub.subscribe("x", seen.append)
     hub.publish(_s(JobState.PENDING))
     hub.publish(_s(JobState.PENDING))
