@@ -13,15 +13,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
+from adapters.slurm.transport import API
 from bridge.sdk.errors import BackendError, SdkError, SubmitError
 
-API: Final = "v0.0.42"
 Record = dict[str, Any]
 
 
-def _messages(payload: bytes) -> str:
+def _errors(payload: bytes) -> str:
+    """Slurm's error list, each as "error: description" (the daemon's transport keeps only one of
+    the two; a user needs both: "Invalid partition name specified" is the error, not the description)."""
     try:
         data = json.loads(payload or b"{}")
     except ValueError:
@@ -51,12 +53,12 @@ class SlurmRest:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 payload = resp.read()
         except urllib.error.HTTPError as exc:
-            raise error("slurm", f"{method} {path}", _messages(exc.read()), exc.code) from None
+            raise error("slurm", f"{method} {path}", _errors(exc.read()), exc.code) from None
         except (urllib.error.URLError, OSError) as exc:
             raise error("slurm", f"{method} {path}", str(exc)) from None
         result: Record = json.loads(payload or b"{}")
         if result.get("errors"):
-            raise error("slurm", f"{method} {path}", _messages(payload))
+            raise error("slurm", f"{method} {path}", _errors(payload))
         return result
 
     def submit(self, script: str, job: Record) -> int:
