@@ -6,12 +6,14 @@ publishes it; status never comes from per-job GETs, so a thousand tracked jobs c
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from bridge.domain.states import JobState
 from bridge.engine.observe import PodSummary, summarise_pod
-from bridge.kube.client import Kube
+from bridge.kube.client import Kube, KubeError
 from bridge.kube.reflector import Key, Reflector
 from bridge.sdk.hub import StatusHub
 from bridge.sdk.kube_status import JobView, gone, status_of, summarise
@@ -21,7 +23,8 @@ SYNC_TIMEOUT_S = 30.0
 
 class NamespaceWatch:
     def __init__(self, kube: Kube, namespace: str, selector: str, hub: StatusHub, image_pull_timeout_s: float) -> None:
-        self.namespace, self.hub, self._pull_s = namespace, hub, image_pull_timeout_s
+        self.namespace, self.hub, self._pull_s, self._kube = namespace, hub, image_pull_timeout_s, kube
+        self._ending: set[str] = set()
         self._lock = threading.RLock()
         self._ids: dict[str, str] = {}  # Job name -> SDK job id
         self._pods: defaultdict[str, dict[str, PodSummary]] = defaultdict(dict)  # Job name -> pods
@@ -72,9 +75,21 @@ class NamespaceWatch:
 
     def _recompute(self, name: str) -> None:
         view = self.view(name)
-        if view is not None:
-            pods = list(self._pods.get(name, {}).values())
-            self.hub.publish(status_of(self._ids[name], view, pods, datetime.now(UTC), self._pull_s))
+        if view is None:
+            return
+        pods = list(self._pods.get(name, {}).values())
+        status = status_of(self._ids[name], view, pods, datetime.now(UTC), self._pull_s)
+        self.hub.publish(status)
+        stuck = status.state is JobState.FAILED and pods and all(p.phase == "Pending" for p in pods)
+        if stuck and not view.base.conditions and not view.base.deleting and name not in self._ending:
+            # Failed as far as the user is concerned (an image that can never be used) while the
+            # Job would wait on: delete it, as the adapters do, so nothing is left pending for ever.
+            self._ending.add(name)
+            threading.Thread(target=self._end, args=(name,), daemon=True).start()
+
+    def _end(self, name: str) -> None:
+        with contextlib.suppress(KubeError):
+            self._kube.delete_job(self.namespace, name)
 
     def pods_of(self, name: str) -> list[PodSummary]:
         with self._lock:

@@ -10,6 +10,7 @@ import pytest
 
 from bridge.sdk import AsyncClient, Client, JobSpec, JobState, PolicyRefused
 from tests.fixtures.sdk_lab import SdkKube, as_user
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 SMALL = {"memory": "64M", "time_limit": 120}
@@ -65,6 +66,23 @@ def test_policy_refusal_is_typed_and_creates_nothing(sdk_kube: SdkKube) -> None:
         with pytest.raises(PolicyRefused, match="allowed registry"):
             client.submit(JobSpec.command(["true"], image="docker.io/library/alpine:3", **SMALL))
         assert len(client.list()) == before
+
+
+def test_an_image_that_can_never_be_used_fails_with_the_reason(sdk_kube: SdkKube) -> None:
+    with as_user("alice"), _client(sdk_kube) as client:
+        job = client.submit(JobSpec.command(["true"], image="localhost/batch-bridge/no-such-image:1", **SMALL))
+        status = job.wait(timeout=120)
+        assert status.state is JobState.FAILED
+        assert "ErrImageNeverPull" in status.reason
+    name = job.id.split("/")[1]
+    wait_until(
+        "the stuck Job deleted",
+        lambda: (
+            not sdk_kube.batch.list_namespaced_job(sdk_kube.namespace, field_selector=f"metadata.name={name}").items
+            or None
+        ),
+        60,
+    )
 
 
 def test_keyed_submit_adopts_and_get_finds_it(sdk_kube: SdkKube) -> None:

@@ -57,3 +57,13 @@ def test_refusal_carries_slurms_message(slurm_daemon: SlurmDaemon) -> None:
     with as_user("alice"), _client(slurm_daemon) as client, pytest.raises(SubmitError) as err:
         client.submit(JobSpec.command(["true"], queue="no-such-partition", **SMALL))
     assert "Invalid partition name specified" in err.value.backend_message
+
+
+def test_keyed_submit_adopts_and_list_shows_it(slurm_daemon: SlurmDaemon) -> None:
+    key = f"adopt-{uuid.uuid4().hex[:6]}"
+    with as_user("alice"), _client(slurm_daemon) as client:
+        first = client.submit(JobSpec.command(["true"], name="adopt", **SMALL), key=key)
+        second = client.submit(JobSpec.command(["true"], name="adopt", **SMALL), key=key)
+        assert (second.id, second.adopted, first.adopted) == (first.id, True, False)
+        assert first.wait(timeout=180).ok
+        assert first.id in {s.job_id for s in client.list(name_prefix="adopt")}
