@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sdk import AsyncClient, Client, JobSpec, JobState, PolicyRefused
+from bridge.sdk import AsyncClient, Client, JobSpec, JobState, Pipeline, PolicyRefused
 from tests.fixtures.sdk_lab import SdkKube, as_user
 from tests.fixtures.waiting import wait_until
 
@@ -108,3 +108,21 @@ def test_async_client_watch_and_logs(sdk_kube: SdkKube) -> None:
         states, lines = asyncio.run(main(alice.pw_dir))
     assert states == [JobState.SUCCEEDED]  # watched after the end: only the final state
     assert lines == ["one", "two"]
+
+
+def test_pipeline_cancel_cancels_running_and_pending_steps(sdk_kube: SdkKube) -> None:
+    p = Pipeline(f"cancel-{uuid.uuid4().hex[:6]}")
+    first = p.step("long", JobSpec.command(["sleep", "300"], **SMALL))
+    p.step("next", JobSpec.command(["true"], **SMALL), after_ok=[first])
+    with as_user("alice"), _client(sdk_kube) as client:
+        run = p.run(client)
+        for snapshot in run.watch(interval=0.1):
+            long = snapshot["long"]
+            if long is not None and long.state is JobState.RUNNING:
+                break
+        assert run.cancel() == {}
+        final = run.wait(timeout=60)
+    assert {k: s.state if s else None for k, s in final.items()} == {
+        "long": JobState.CANCELLED,
+        "next": JobState.CANCELLED,
+    }

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from bridge.sdk import Client, JobSpec, JobState, SubmitError
+from bridge.sdk import Client, JobSpec, JobState, Pipeline, PipelineError, SubmitError
 from tests.fixtures.sdk_lab import LAB_CONFIG, SlurmDaemon, as_user
 
 pytestmark = pytest.mark.integration
@@ -67,3 +67,17 @@ def test_keyed_submit_adopts_and_list_shows_it(slurm_daemon: SlurmDaemon) -> Non
         assert (second.id, second.adopted, first.adopted) == (first.id, True, False)
         assert first.wait(timeout=180).ok
         assert first.id in {s.job_id for s in client.list(name_prefix="adopt")}
+
+
+def test_a_failed_pipeline_submit_leaves_no_orphans(slurm_daemon: SlurmDaemon) -> None:
+    p = Pipeline(f"orphans-{uuid.uuid4().hex[:6]}")
+    first = p.step("first", JobSpec.command(["sleep", "60"], **SMALL))
+    p.step("second", JobSpec.command(["true"], queue="no-such-partition", **SMALL), after_ok=[first])
+    with as_user("alice"), _client(slurm_daemon) as client, pytest.raises(PipelineError) as err:
+        p.run(client)
+    assert err.value.existing == {}
+    assert "Invalid partition name specified" in str(err.value)
+    # slurmctld's own records (sacct keeps a comment only once a job started): %k is the comment.
+    queue = slurm_daemon.run_as_root("squeue", "-u", "alice", "-t", "all", "-h", "-o", "%i,%T,%k")
+    mine = [line for line in queue.splitlines() if line.endswith(f"key={p.key('first')}")]
+    assert len(mine) == 1 and ",CANCELLED," in mine[0], queue
