@@ -49,21 +49,23 @@ def test_a_failed_task_runs_cleanup_and_never_the_merge(sdk_kube: SdkKube) -> No
     assert (workdir / "FAILED").exists() and not list(workdir.glob("chunk-*.txt"))
 
 
-def test_resume_after_kill_9_does_not_resubmit_finished_steps(sdk_kube: SdkKube) -> None:
-    name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
-    args = _kube_args(sdk_kube, name, workdir, "--workers", "4")
+def _kill_after_split(args: list[str]) -> None:
+    """Start the example, kill -9 it once its split step has succeeded."""
     first = run_as("alice", EXAMPLE, *args)
-    assert first.stdout is not None
-    seen: list[str] = []
 
     def split_done() -> str | None:
         line = first.stdout.readline() if first.stdout else ""
-        seen.append(line)
         return line if "split=succeeded" in line else None
 
     wait_until("split succeeded in the first run", split_done, 300, interval=0)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(30)
+
+
+def test_resume_after_kill_9_does_not_resubmit_finished_steps(sdk_kube: SdkKube) -> None:
+    name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
+    args = _kube_args(sdk_kube, name, workdir, "--workers", "4")
+    _kill_after_split(args)
     jobs = sdk_kube.batch.list_namespaced_job(sdk_kube.namespace, label_selector="batch-bridge.io/source=sdk").items
     uids = {
         j.metadata.name: j.metadata.uid
@@ -93,6 +95,20 @@ def test_analysis_pipeline_through_slurm_native_dependencies(slurm_daemon: Slurm
     # The merge waited in Slurm on the array, through Slurm's own dependency.
     merge = slurm_daemon.run_as_root("sacct", "-n", "-P", "-X", "--name=merge", "-u", "alice", "-o", "JobID,State")
     assert "COMPLETED" in merge
+
+
+def test_resume_through_slurm_after_kill_9(slurm_daemon: SlurmDaemon) -> None:
+    name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
+    args = ["--backend", "slurm", "--config", str(LAB_CONFIG), "--slurm-url", slurm_daemon.rest_url,
+            "--token-file", slurm_daemon.token_file("alice"), "--name", name, "--workdir", str(workdir), "--workers", "3"]  # fmt: skip
+    _kill_after_split(args)
+    code, out = _finish(run_as("alice", EXAMPLE, *args), 900)
+    assert code == 0, out
+    assert "adopted ['cleanup', 'merge', 'split', 'work']" in out  # all were submitted at once: none again
+    queue = slurm_daemon.run_as_root("squeue", "-u", "alice", "-t", "all", "-h", "-o", "%i,%T,%k")
+    splits = [line for line in queue.splitlines() if line.endswith(f"key={name}.split")]
+    assert len(splits) == 1 and ",COMPLETED," in splits[0], queue
+    assert (workdir / "result.txt").read_text() == "500500\n"
 
 
 def test_async_example(sdk_kube: SdkKube) -> None:
