@@ -11,9 +11,9 @@ and pods/log in it.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -32,7 +32,7 @@ from bridge.sdk.errors import JobNotFound, PolicyRefused, SdkError, SubmitError
 from bridge.sdk.hub import StatusHub
 from bridge.sdk.identity import caller_identity
 from bridge.sdk.kube_status import newest
-from bridge.sdk.kube_watch import NamespaceWatch
+from bridge.sdk.kube_watch import SYNC_TIMEOUT_S, NamespaceWatch
 from bridge.sdk.logs import output_path
 from bridge.sdk.spec import JobSpec
 from bridge.sdk.status import JobStatus
@@ -134,9 +134,9 @@ class KubernetesBackend:
         namespace, name = split_id(job_id)
         self.kube.delete_job(namespace, name)
         watch = self._watch(namespace)
-        deadline = datetime.now(UTC).timestamp() + REPLACE_TIMEOUT_S
+        deadline = time.monotonic() + REPLACE_TIMEOUT_S
         while watch.view(name) is not None:
-            if datetime.now(UTC).timestamp() > deadline:
+            if time.monotonic() > deadline:
                 raise SubmitError(BACKEND, f"replace Job {job_id}", "the failed Job was not deleted in time")
             self.hub.wait(job_id, lambda s: s.state is JobState.CANCELLED, 1.0)
         self.hub.forget(job_id)
@@ -159,6 +159,8 @@ class KubernetesBackend:
         namespace, name = split_id(job_id)
         watch = self._watch(namespace)
         status = self.hub.latest(job_id)
+        if status is None and job_id in self._outputs:  # made here: the watch shows it in a moment
+            status = self.hub.wait(job_id, lambda s: True, SYNC_TIMEOUT_S)
         if status is None or (watch.view(name) is None and not status.final):
             raise JobNotFound(f"no job {job_id} (of {self.identity.user}) in Kubernetes")
         return status
