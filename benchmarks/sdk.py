@@ -106,13 +106,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--sdk-first", action="store_true", help="the SDK's creates before the raw ones (order bias)")
     ns = ap.parse_args()
     print(f"pipeline of 10,000 steps: {pipeline_memory(10_000):.1f} MiB (traced)")
     with sdk_namespace(REPO / "examples" / "config" / "lab.yaml", prefix="sdk-bench") as lab:
-        raw = raw_rate(lab, ns.jobs, ns.threads)  # as root: the admin's client
+        raw = 0.0 if ns.sdk_first else raw_rate(lab, ns.jobs, ns.threads)  # as root: the admin's client
         with as_user("alice"), Client("kubernetes", config=lab.settings, kubeconfig=lab.kubeconfig) as sdk:
             rate, ids = sdk_rate(sdk, ns.jobs, ns.threads)
             overhead, seen = watch_overhead(sdk, ids, timeout=600)
+        raw = raw or raw_rate(lab, ns.jobs, ns.threads)
         overhead["lag_p50_s"] = lag_p50(lab, seen)
         print(f"submit {ns.jobs} jobs, {ns.threads} threads: raw {raw:.0f}/s, SDK {rate:.0f}/s, ratio {rate / raw:.2f}")
         print("watch: " + ", ".join(f"{k} {v:.2f}" for k, v in overhead.items()))
