@@ -57,7 +57,10 @@ def slurm_transport(settings: BridgeSettings) -> SlurmTransport:
 
 
 def _status(reconciler: Reconciler, port: SlurmPort) -> str:
-    return json.dumps({**summary(reconciler), "slurm_rpcs": dict(port.counted.calls), "rss_kib": _rss_kib()})
+    calls = dict(port.counted.calls)
+    return json.dumps(
+        {**summary(reconciler), "slurm_rpcs": calls, "records_read": port.view.fetched_total, "rss_kib": _rss_kib()}
+    )
 
 
 def _rss_kib() -> int:

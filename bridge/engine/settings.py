@@ -24,6 +24,12 @@ class EngineSettings(Model):
     report_min_interval_s: float = Field(
         default=2.0, ge=0, description="Least time between two pending-reason updates of one job."
     )
+    report_settle_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="A new Job's pending reason is written only once it has been pending this long "
+        "(most pods start sooner, and their jobs cost no write until release).",
+    )
     watch_namespaces: tuple[str, ...] | None = Field(
         default=None,
         description="Namespaces to watch (a Role in each suffices); None watches all (needs a ClusterRole).",

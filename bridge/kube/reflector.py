@@ -39,16 +39,19 @@ class Reflector(Generic[T]):
         kind: str,
         list_call: ListCall,
         label_selector: str,
-        summarise: Callable[[Obj], T],
+        summarise: Callable[[Obj], T | None],
         on_change: Callable[[Key, T | None], None],
         namespace: str | None = None,
         watch_timeout_s: int = 240,
         page_size: int = 500,
+        field_selector: str = "",
     ) -> None:
+        """``summarise`` may return None for an object not worth keeping (it is treated as absent)."""
         self.kind = kind
         self._call = list_call
         self._args: tuple[str, ...] = (namespace,) if namespace else ()
         self._selector = label_selector
+        self._fields = {"field_selector": field_selector} if field_selector else {}
         self._summarise = summarise
         self._on_change = on_change
         self._timeout = watch_timeout_s
@@ -121,12 +124,13 @@ class Reflector(Generic[T]):
         token: str | None = None
         version = ""
         while True:
-            kwargs: dict[str, Any] = {"label_selector": self._selector, "limit": self._page}
+            kwargs: dict[str, Any] = {"label_selector": self._selector, "limit": self._page, **self._fields}
             if token:
                 kwargs["_continue"] = token
             data = json.loads(self._call(*self._args, _preload_content=False, **kwargs).data)
             for obj in data.get("items") or []:
-                fresh[_key(obj)] = self._summarise(obj)
+                if (summary := self._summarise(obj)) is not None:
+                    fresh[_key(obj)] = summary
             meta = data.get("metadata") or {}
             version = meta.get("resourceVersion") or version
             token = meta.get("continue")
@@ -146,6 +150,7 @@ class Reflector(Generic[T]):
         response = self._call(
             *self._args,
             label_selector=self._selector,
+            **self._fields,
             watch=True,
             resource_version=version,
             allow_watch_bookmarks=True,
@@ -171,13 +176,13 @@ class Reflector(Generic[T]):
         if kind == "BOOKMARK":
             return version
         key = _key(obj)
-        if kind == "DELETED":
+        summary = self._summarise(obj) if kind != "DELETED" else None
+        if summary is None:
             with self._lock:
                 existed = self._store.pop(key, None) is not None
             if existed:
                 self._on_change(key, None)
             return version
-        summary = self._summarise(obj)
         with self._lock:
             changed = self._store.get(key) != summary
             self._store[key] = summary
