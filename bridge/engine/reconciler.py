@@ -283,7 +283,7 @@ class Reconciler:
         self.stop_event.set()
         self.queue.close()
         for r in [*self._reflectors(), *self.events]:
-            r.stop()
+            r.interrupt()  # stop() could wait a bookmark interval for an idle watch's next event
 
     def _poll_loop(self) -> None:
         while not self.stop_event.is_set():

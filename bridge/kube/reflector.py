@@ -8,9 +8,11 @@ caller's ``summarise`` picks the few fields it needs, which keeps 10,000 tracked
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
@@ -84,6 +86,20 @@ class Reflector(Generic[T]):
         response = self._response
         if response is not None:
             response.close()
+
+    def interrupt(self) -> None:
+        """Stop at once: shut the watch's socket down, so a read blocked in SSL returns now.
+
+        ``stop()`` closes the response, which waits for the reading thread's next event (up to a
+        bookmark interval); a process exiting with a daemon thread still inside an SSL read can
+        abort (SIGABRT, seen with the SDK's CLI). Call this, then join the thread.
+        """
+        self.stopping.set()
+        connection = getattr(self._response, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def run(self) -> None:
         delay = 0.2
