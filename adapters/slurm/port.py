@@ -128,7 +128,9 @@ class SlurmPort:
         self.transport: SlurmTransport = cast(SlurmTransport, self.counted)
         self.settings, self.cluster, self.clock = settings, cluster, clock
         self.partitions = frozenset(settings.partitions)
-        self.view = JobView(self.transport, self._keep, self._waits_on, budget=settings.daemon.fetch_budget)
+        self.view = JobView(
+            self.transport, self._keep, self._waits_on, budget=settings.daemon.fetch_budget, aliases=self._aliases
+        )
         self._identity = identity
 
     # --- intake ----------------------------------------------------------------------------------
@@ -142,6 +144,12 @@ class SlurmPort:
         # itself, too), so it keeps what the IR is built from.
         fields = KEEP if marker.released or base_state(rec) in ENDED else INTAKE
         return {k: rec[k] for k in fields if k in rec}
+
+    @staticmethod
+    def _aliases(rec: Record) -> frozenset[str]:
+        """An array task also answers, in a dependency, to its array's id (afterok:12_*)."""
+        array_id = number(rec.get("array_job_id"))
+        return frozenset({str(array_id)}) if array_id else frozenset()
 
     @staticmethod
     def _waits_on(rec: Record) -> frozenset[str] | None:

@@ -10,9 +10,11 @@ same jobs. So each poll is one listing, plus full records for
 1. jobs the view has not seen, or whose states changed since their record was fetched;
 2. jobs the port wrote to since (``touch``: the listing does not show an AdminComment change);
 3. bridged jobs that wait on something Slurm decides (``waits_on``: a dependency, a user hold), whose
-   Reason changes without a state change of their own: when a job they depend on changed state
-   (or left), and else once per ``refresh_s`` when they name no job (a user hold, ``singleton``),
-   once per ``named_refresh_s`` when they do (a safety net only), oldest first.
+   Reason changes without a state change of their own: each poll for ``settle_s`` after a job they
+   depend on (or a task of an array they depend on) changed state or left, since slurmctld
+   re-evaluates dependencies at its next scheduling pass, not at once; else once per ``refresh_s``
+   when they name no job (a user hold, ``singleton``), once per ``named_refresh_s`` when they do (a
+   safety net only), oldest first.
 
 at most ``budget`` records per poll (the rest wait for the next one), so the Slurm work of a poll is
 bounded however many jobs slurmctld holds. A job that is not the bridge's is remembered by its states
@@ -58,12 +60,16 @@ class JobView:
         budget: int = 200,
         refresh_s: float = 10.0,
         named_refresh_s: float = 300.0,
+        settle_s: float = 10.0,
+        aliases: Callable[[Record], frozenset[str]] = lambda _: frozenset(),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``keep`` slims a fetched record to what the port needs of it, or None for another's job;
-        ``waits_on`` names the jobs a kept record waits on (None: it waits on nothing Slurm decides)."""
-        self.lister, self.keep, self.waits_on, self.clock = lister, keep, waits_on, clock
-        self.budget, self.refresh_s, self.named_refresh_s = budget, refresh_s, named_refresh_s
+        ``waits_on`` names the jobs a kept record waits on (None: it waits on nothing Slurm decides);
+        ``aliases`` the other ids a kept record answers to in a dependency (a task: its array's id)."""
+        self.lister, self.keep, self.waits_on, self.aliases, self.clock = lister, keep, waits_on, aliases, clock
+        self.budget, self.refresh_s, self.named_refresh_s, self.settle_s = budget, refresh_s, named_refresh_s, settle_s
+        self._moved_at: dict[str, float] = {}  # id -> when it (or a task of it) last changed state
         self._entries: dict[str, _Entry] = {}
         self._touched: set[str] = set()
         self._listed: dict[str, tuple[str, ...]] = {}
@@ -84,11 +90,16 @@ class JobView:
         for rid in [r for r in self._entries if r not in current]:
             del self._entries[rid]
         self._touched &= current.keys()
-        moved = {r for r in current.keys() | self._listed.keys() if current.get(r) != self._listed.get(r)}
-        self._listed = current
-        wanted = self._wanted(current, moved)
-        got = self.lister.records(wanted) if wanted else []
         now = self.clock()
+        # Moved: listed before, and now in other states or gone (a job first seen is not news to anyone).
+        for rid in {r for r in self._listed if current.get(r) != self._listed[r]}:
+            entry = self._entries.get(rid)
+            for name in {rid} | (self.aliases(entry.record) if entry and entry.record else frozenset()):
+                self._moved_at[name] = now
+        self._moved_at = {r: t for r, t in self._moved_at.items() if now - t <= self.settle_s}
+        self._listed = current
+        wanted = self._wanted(current, set(self._moved_at))
+        got = self.lister.records(wanted) if wanted else []
         for rec in got:
             rid = str(rec.get("job_id"))
             if rid in current:

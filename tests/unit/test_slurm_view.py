@@ -57,8 +57,12 @@ def waits_on(rec: Record) -> frozenset[str] | None:
     return frozenset(filter(None, rec["dependency"].split(",")))
 
 
+def aliases(rec: Record) -> frozenset[str]:
+    return frozenset({rec["array"]}) if rec.get("array") else frozenset()
+
+
 def view_of(ctld: Slurmctld, budget: int = 100, clock: Clock | None = None) -> JobView:
-    return JobView(ctld, keep, waits_on, budget=budget, refresh_s=10.0, clock=clock or Clock())
+    return JobView(ctld, keep, waits_on, budget=budget, refresh_s=10.0, aliases=aliases, clock=clock or Clock())
 
 
 def test_only_new_or_changed_jobs_are_fetched() -> None:
@@ -197,3 +201,38 @@ def test_the_port_names_the_jobs_a_dependency_waits_on() -> None:
     assert SlurmPort._waits_on({**rec, "dependency": "singleton(unfulfilled)"}) == frozenset()
     assert SlurmPort._waits_on({**rec, "state_reason": "BeginTime"}) is None
     assert SlurmPort._waits_on({**rec, "job_state": ["RUNNING"]}) is None
+
+
+def test_dependents_are_read_each_poll_while_slurmctld_has_not_yet_reevaluated() -> None:
+    """slurmctld re-evaluates dependencies at its next scheduling pass: the reason changes polls later."""
+    ctld, clock = Slurmctld(), Clock()
+    ctld.add("1", state="RUNNING")
+    ctld.add("2", reason="Dependency", on="1")
+    view = view_of(ctld, clock=clock)
+    view.refresh()
+    ctld.jobs["1"]["job_state"] = ["COMPLETED"]
+    for _ in range(3):  # still "Dependency" for a few polls
+        clock.now += 0.5
+        view.refresh()
+        assert "2" in ctld.fetches[-1]
+    ctld.jobs["2"]["state_reason"] = "BeginTime"
+    clock.now += 0.5
+    view.refresh()
+    assert {r["job_id"]: r["state_reason"] for r in view.records()}["2"] == "BeginTime"
+
+
+def test_a_task_of_an_array_moving_wakes_what_depends_on_the_array() -> None:
+    ctld, clock = Slurmctld(), Clock()
+    ctld.add("10", state="RUNNING")  # the array's own record (its last task)
+    ctld.add("11", state="RUNNING")
+    ctld.jobs["11"]["array"] = "10"  # a task split out, with an id of its own
+    ctld.add("20", reason="Dependency", on="10")
+    view = view_of(ctld, clock=clock)
+    view.refresh()
+    clock.now += 20
+    view.refresh()
+    assert view.fetched_last == 0
+    ctld.jobs["11"]["job_state"] = ["COMPLETED"]
+    clock.now += 0.5
+    view.refresh()
+    assert "20" in ctld.fetches[-1]
