@@ -1,4 +1,4 @@
-"""``batch-bridge run slurm``: the adapter daemon, until SIGTERM/SIGINT.
+"""``batch-bridge run slurm`` and ``batch-bridge run htcondor``: the adapter daemons, until SIGTERM/SIGINT.
 
 It refuses to run as root: the daemons run as the unprivileged bridge user, with the batch system's
 administrator token and the ServiceAccount's kubeconfig (or in-cluster credentials).
@@ -68,9 +68,13 @@ def _rss_kib() -> int:
     return 0
 
 
-def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
+def _not_root(allow_root: bool) -> None:
     if os.geteuid() == 0 and not allow_root:
         raise BridgeError("refusing to run as root: start the daemon as the unprivileged bridge user (e.g. bbridge)")
+
+
+def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
+    _not_root(allow_root)
     port = SlurmPort(slurm_transport(settings), settings.slurm, settings.cluster)
     kube = Kube(api_client(kubeconfig))
     reconciler = Reconciler(port, kube, settings.site, settings.kube, settings.engine)
@@ -93,5 +97,41 @@ def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool
             log.info("status %s", _status(reconciler, port))
             last = time.monotonic()
     log.info("stopping: %s", _status(reconciler, port))
+    reconciler.stop()
+    return 0
+
+
+def run_htcondor(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
+    from adapters.htcondor.port import CondorPort
+    from adapters.htcondor.transport import BindingsSchedd
+    from adapters.htcondor.userlog import NoUserLog, SudoUserLog, UserLog
+
+    _not_root(allow_root)
+    daemon = settings.htcondor.daemon
+    if daemon.condor_config:
+        os.environ["CONDOR_CONFIG"] = daemon.condor_config  # read when the bindings load
+    ul = daemon.user_log
+    userlog: UserLog = SudoUserLog(ul.sudo, ul.helper, ul.timeout_s) if ul.mode == "sudo" else NoUserLog()
+    port = CondorPort(BindingsSchedd(daemon.schedd), settings.htcondor, settings.cluster, userlog)
+    reconciler = Reconciler(port, Kube(api_client(kubeconfig)), settings.site, settings.kube, settings.engine)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    reconciler.start()
+    log.info("batch-bridge htcondor adapter: cluster %s, schedd %s, manager %s", settings.cluster,
+             daemon.schedd or "(local)", daemon.manager)  # fmt: skip
+
+    def status() -> str:
+        return json.dumps({**summary(reconciler), "schedd_rpcs": dict(port.counted.calls), "rss_kib": _rss_kib()})
+
+    while not reconciler.synced() and not stop.wait(0.1):
+        pass
+    log.info("ready: watches synced, first poll done (%s)", status())
+    last = time.monotonic()
+    while not stop.wait(1.0):
+        if time.monotonic() - last >= 60:
+            log.info("status %s", status())
+            last = time.monotonic()
+    log.info("stopping: %s", status())
     reconciler.stop()
     return 0
