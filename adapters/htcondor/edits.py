@@ -150,10 +150,15 @@ def completed(job: CondorJob, outcome: Outcome, now: int) -> Edit:
     return edit
 
 
+def hold_reason(reason: str) -> str:
+    """The HoldReason users read: who held the job, then why."""
+    return (reason if "batch-bridge" in reason[:40] else f"batch-bridge: {reason}")[:1000]
+
+
 def hold(job: CondorJob, reason: str, subcode: HoldSub, now: int) -> Edit:
     return {
         "JobStatus": int(Status.HELD),
-        "HoldReason": f"batch-bridge: {reason}"[:1000],
+        "HoldReason": hold_reason(reason),
         "HoldReasonCode": HOLD_CODE,
         "HoldReasonSubCode": int(subcode),
         "EnteredCurrentStatus": now,

@@ -181,7 +181,7 @@ class CondorPort:
         elif sub is edits.HoldSub.PLATFORM and self.daemon.platform_failures == "rerun":
             self._edit(job, edits.rerun(job, outcome.reason, now), check=State.HELD.value)
         else:
-            reason = f"batch-bridge: {outcome.reason}"
+            reason = edits.hold_reason(outcome.reason)
             self._event(job, ev.held(job.cluster, job.proc, now, reason, edits.HOLD_CODE, sub, job.holds + 1))
             self._edit(job, edits.hold(job, outcome.reason, sub, now), check=State.HELD.value)
         self._finished.add(record.key)
