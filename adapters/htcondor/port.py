@@ -175,8 +175,10 @@ class CondorPort:
         now = int(self.clock())
         sub = edits.hold_subcode(outcome)
         if sub is None:
-            when = edits.times(job, outcome, now).end
-            self._event(job, ev.terminate(job.cluster, job.proc, when, outcome.exit_code, outcome.signal))
+            if job.state is State.CLAIMED:  # the pod ended before the bridge saw it run: its start first
+                host = self._host(replace(job, node=dict(outcome.detail).get("node", "")))
+                self._event(job, ev.execute(job.cluster, job.proc, now, host, job.starts + 1))
+            self._event(job, ev.terminate(job.cluster, job.proc, now, outcome.exit_code, outcome.signal))
             self._edit(job, edits.completed(job, outcome, now), check=State.DONE.value)
         elif sub is edits.HoldSub.PLATFORM and self.daemon.platform_failures == "rerun":
             self._edit(job, edits.rerun(job, outcome.reason, now), check=State.HELD.value)

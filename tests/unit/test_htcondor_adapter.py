@@ -382,3 +382,13 @@ def test_platform_failure_rerun_policy() -> None:
     assert (ad["JobStatus"], ad["BridgeState"], ad["BridgeRun"]) == (1, "held", 1)
     port.poll()  # claimed again for its second run
     assert ad["BridgeState"] == "claimed"
+
+
+def test_a_pod_that_ended_before_it_was_seen_running_still_has_an_execute_event() -> None:
+    schedd, userlog = FakeSchedd(), MemoryLog()
+    schedd.add(11, 0)
+    port = _port(schedd, userlog)
+    port.finish(port.poll()[0], _ok(0))
+    assert schedd.ads["11.0"]["NumJobStarts"] == 1
+    heads = [line[:3] for line in userlog.files["/lab/gpfs/home/alice/job.log"].splitlines() if line[:1].isdigit()]
+    assert heads == ["001", "005"]
