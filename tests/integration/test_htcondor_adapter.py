@@ -121,7 +121,8 @@ def test_exit_code_output_times_and_user_log(condor_bridge: CondorBridge) -> Non
     d = condor_bridge.workdir("alice")
     cluster = condor_bridge.submit(
         "alice",
-        SHELL + "arguments = \"-c 'echo hello $(id -un) in $PWD; exit 3'\"\noutput = out\nerror = err\nlog = job.log\nqueue\n",
+        SHELL
+        + "arguments = \"-c 'echo hello $(id -un) in $PWD; exit 3'\"\noutput = out\nerror = err\nlog = job.log\nqueue\n",
         d,
     )
     (ad,) = condor_bridge.wait_history(cluster)
@@ -142,7 +143,8 @@ def test_queue_n_mixed_exit_codes_one_job_per_proc(condor_bridge: CondorBridge) 
     d = condor_bridge.workdir("bob")
     cluster = condor_bridge.submit(
         "bob",
-        SHELL + 'arguments = "-c \'echo proc $(Process); exit $(Process)\'"\noutput = out.$(Process)\nlog = job.log\nqueue 3\n',
+        SHELL
+        + "arguments = \"-c 'echo proc $(Process); exit $(Process)'\"\noutput = out.$(Process)\nlog = job.log\nqueue 3\n",
         d,
     )
     ads = condor_bridge.wait_history(cluster, procs=3)
@@ -155,7 +157,7 @@ def test_queue_n_mixed_exit_codes_one_job_per_proc(condor_bridge: CondorBridge) 
 
 def test_running_shows_r_then_condor_rm_deletes_the_job(condor_bridge: CondorBridge) -> None:
     d = condor_bridge.workdir("alice")
-    cluster = condor_bridge.submit("alice", SHELL + 'arguments = "-c \'sleep 300\'"\nlog = job.log\nqueue\n', d)
+    cluster = condor_bridge.submit("alice", SHELL + "arguments = \"-c 'sleep 300'\"\nlog = job.log\nqueue\n", d)
     ad = condor_bridge.wait_q(cluster, "running", lambda a: a.get("JobStatus") == 2, timeout=120)
     assert ad["BridgeState"] == "running" and ad["ShadowBday"] > 0 and ad["KubernetesStatus"].startswith("k8s Running")
     seen = condor_bridge.condor.run("alice", "condor_q", str(cluster), "-af", "JobStatus", "RemoteHost").stdout
@@ -187,7 +189,9 @@ def test_condor_rm_while_pending_and_the_pending_reason(condor_bridge: CondorBri
 
 def test_refusal_holds_with_reason_and_code(condor_bridge: CondorBridge) -> None:
     d = condor_bridge.workdir("alice")
-    cluster = condor_bridge.submit("alice", SHELL + "arguments = -c true\noutput = /etc/stolen\nlog = job.log\nqueue\n", d)
+    cluster = condor_bridge.submit(
+        "alice", SHELL + "arguments = -c true\noutput = /etc/stolen\nlog = job.log\nqueue\n", d
+    )
     ad = condor_bridge.wait_q(cluster, "held", lambda a: a.get("JobStatus") == 5, timeout=60)
     assert (ad["HoldReasonCode"], ad["HoldReasonSubCode"]) == (26, 1)
     assert "/etc/stolen" in ad["HoldReason"] and "not on site storage" in ad["HoldReason"]
