@@ -140,8 +140,8 @@ class CondorPort:
         return f"{job_name(self.cluster, self.source.value, job.kube_id)}@{job.node or 'kubernetes'}"
 
     def _event(self, job: CondorJob, event: ev.Event) -> None:
-        if job.user_log:
-            self.userlog.append(job.owner, job.user_log, event)
+        for path in job.logs:
+            self.userlog.append(job.owner, path, event)
 
     def _edit(self, job: CondorJob, edit: edits.Edit, check: str | None = None) -> None:
         """One transaction; with ``check``, re-read BridgeState (the bindings may report a refused edit)."""

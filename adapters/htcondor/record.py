@@ -26,6 +26,7 @@ acknowledged (held event, a new run) by the port's ``audit``.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
@@ -74,7 +75,7 @@ PHASES: Final[Mapping[tuple[Status, State], tuple[BatchPhase, bool]]] = MappingP
 KEEP: Final = (
     "ClusterId", "ProcId", "Owner", "JobStatus", "Managed", "ManagedManager", "BridgeState", "BridgeRun",
     "BridgeStarts", "BridgeHolds", "BridgeStartDate", "BridgeNode", "KubernetesStatus", "UserLog", "Iwd",
-    "HoldReason", "HoldReasonCode", "HoldReasonSubCode", "RemoveReason", "User",
+    "HoldReason", "HoldReasonCode", "HoldReasonSubCode", "RemoveReason", "User", "DAGManNodesLog",
 )  # fmt: skip
 
 
@@ -94,7 +95,7 @@ class CondorJob:
     start_date: int | None = None
     node: str = ""
     reported: str = ""
-    user_log: str | None = None
+    logs: tuple[str, ...] = ()  # the user log, and DAGMan's nodes log of a DAG node job
     hold_reason: str = ""
     hold_code: int = 0
     hold_subcode: int = 0
@@ -126,10 +127,10 @@ def parse(ad: Mapping[str, Any]) -> CondorJob | None:
         return None
     status = _int(ad.get("JobStatus"))
     state = _str(ad.get("BridgeState"))
-    log = _str(ad.get("UserLog")) or None
     iwd = _str(ad.get("Iwd"))
-    if log is not None and not log.startswith("/") and iwd.startswith("/"):
-        log = f"{iwd.rstrip('/')}/{log}"
+    logs = [_str(ad.get(k)) for k in ("UserLog", "DAGManNodesLog")]
+    logs = [posixpath.normpath(p if p.startswith("/") else posixpath.join(iwd, p)) for p in logs if p]
+    logs = [p for p in logs if p.startswith("/")]  # relative to no absolute Iwd: nowhere to write
     start = ad.get("BridgeStartDate")
     return CondorJob(
         cluster=cluster,
@@ -144,7 +145,7 @@ def parse(ad: Mapping[str, Any]) -> CondorJob | None:
         start_date=start if isinstance(start, int) and not isinstance(start, bool) else None,
         node=_str(ad.get("BridgeNode")),
         reported=_str(ad.get("KubernetesStatus")),
-        user_log=log,
+        logs=tuple(dict.fromkeys(logs)),
         hold_reason=_str(ad.get("HoldReason")),
         hold_code=_int(ad.get("HoldReasonCode")),
         hold_subcode=_int(ad.get("HoldReasonSubCode")),

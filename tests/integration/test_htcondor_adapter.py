@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import textwrap
 import uuid
@@ -270,3 +271,36 @@ def test_kill9_mid_run_loses_and_duplicates_nothing(condor_bridge: CondorBridge)
     assert all(len(condor_bridge.kube_jobs(f"{cluster}.{p}")) == 1 for p in range(n))
     events = condor_bridge.events(d / "job.log")
     assert all(_types(events, p) == [0, 1, 5] for p in range(n)), [(e.proc, int(e.type)) for e in events]
+
+
+def _dag(condor_bridge: CondorBridge, user: str, a_exit: int) -> tuple[Path, int]:
+    d = condor_bridge.workdir(user)
+    for node, code in (("a", a_exit), ("b", 0)):
+        (d / f"{node}.sub").write_text(
+            SHELL + f"arguments = \"-c 'echo {node}; exit {code}'\"\noutput = {node}.out\nlog = {node}.log\nqueue\n"
+        )
+    (d / "two.dag").write_text("JOB A a.sub\nJOB B b.sub\nPARENT A CHILD B\n")
+    for f in d.iterdir():
+        os.chown(f, condor_bridge.condor.users[user].uid, condor_bridge.condor.users[user].gid)
+    out = condor_bridge.condor.run(user, "condor_submit_dag", "-f", "two.dag", cwd=d).stdout
+    match = re.search(r"submitted to cluster (\d+)", out)
+    assert match, out
+    return d, int(match.group(1))
+
+
+def test_dag_b_runs_after_a_through_dagman(condor_bridge: CondorBridge) -> None:
+    d, dagman = _dag(condor_bridge, "alice", 0)
+    (ad,) = condor_bridge.wait_history(dagman, timeout=180)
+    assert (ad["JobStatus"], ad["ExitCode"]) == (4, 0)
+    assert (d / "a.out").read_text() == "a\n" and (d / "b.out").read_text() == "b\n"
+    a_end = condor_bridge.events(d / "a.log")[-1]
+    b_start = next(e for e in condor_bridge.events(d / "b.log") if int(e.type) == 1)
+    assert a_end["EventTime"] <= b_start["EventTime"]
+
+
+def test_dag_failing_a_leaves_b_unrun_with_a_rescue_file(condor_bridge: CondorBridge) -> None:
+    d, dagman = _dag(condor_bridge, "bob", 2)
+    (ad,) = condor_bridge.wait_history(dagman, timeout=180)
+    assert ad["ExitCode"] != 0
+    assert not (d / "b.out").exists()
+    assert (d / "two.dag.rescue001").exists()

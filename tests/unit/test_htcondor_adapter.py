@@ -179,7 +179,10 @@ def test_hostile_ads_never_raise(ad: dict[str, Any]) -> None:
 
 def test_relative_user_log_is_under_iwd() -> None:
     job = parse({"ClusterId": 1, "ProcId": 0, "UserLog": "x.log", "Iwd": "/lab/gpfs/home/alice/"})
-    assert job is not None and job.user_log == "/lab/gpfs/home/alice/x.log"
+    assert parse({"ClusterId": 1, "ProcId": 0, "UserLog": "x.log"}).logs == ()  # type: ignore[union-attr]
+    assert job is not None and job.logs == ("/lab/gpfs/home/alice/x.log",)
+    dag = parse({"ClusterId": 1, "ProcId": 0, "UserLog": "/d/a.log", "DAGManNodesLog": "/d/./x.dag.nodes.log"})
+    assert dag is not None and dag.logs == ("/d/a.log", "/d/x.dag.nodes.log")
 
 
 def test_kube_id_names_the_run() -> None:
