@@ -6,6 +6,7 @@ The fake schedd evaluates constraints with HTCondor's own ClassAd library, so th
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Sequence
 from itertools import product
@@ -395,3 +396,51 @@ def test_a_pod_that_ended_before_it_was_seen_running_still_has_an_execute_event(
     assert schedd.ads["11.0"]["NumJobStarts"] == 1
     heads = [line[:3] for line in userlog.files["/lab/gpfs/home/alice/job.log"].splitlines() if line[:1].isdigit()]
     assert heads == ["001", "005"]
+
+
+HOSTILE: list[dict[str, object]] = [
+    {"JobUniverse": 7},  # scheduler universe
+    {"JobUniverse": 12},  # local universe: would run on the schedd host
+    {"Iwd": "/root"},
+    {"Iwd": "relative"},
+    {"Cmd": ""},
+    {"Arguments": "\"unterminated 'quote"},
+    {"Environment": "A=1 =2 ''' \"x"},
+    {"RequestMemory": -5},
+    {"RequestCpus": 1e300},
+    {"RequestCpus": "many"},
+    {"ContainerImage": "file:///lab/gpfs/x.sif", "WantContainer": True},
+    {"Owner": "bob"},  # an Owner that is not the authenticated user the identity came from
+    {"ClusterId": 2**62},
+]
+
+
+@pytest.mark.parametrize("attrs", HOSTILE, ids=[next(iter(a)) + str(i) for i, a in enumerate(HOSTILE)])
+def test_hostile_ads_refuse_or_translate_never_crash(attrs: dict[str, object]) -> None:
+    from bridge.domain.errors import TranslationError
+    from bridge.domain.policy import SitePolicy
+    from bridge.kube.objects import build_job
+    from bridge.kube.settings import KubeSettings
+
+    schedd = FakeSchedd()
+    schedd.add(20, 0, **attrs)
+    port = _port(schedd)
+    records = port.poll()
+    for rec in records:
+        if rec.phase is BatchPhase.READY:
+            with contextlib.suppress(TranslationError):
+                build_job(port.to_ir(rec), SitePolicy(), KubeSettings())
+
+
+@pytest.mark.parametrize("owner", ["root", "nosuchuser-xyz", "../../etc/passwd", ""])
+def test_root_and_unknown_owners_are_refused(owner: str) -> None:
+    from adapters.htcondor.port import owner_identity
+    from bridge.domain.policy import SitePolicy, check_identity
+
+    schedd = FakeSchedd()
+    schedd.add(21, 0, Owner=owner, User=f"{owner}@lab")
+    settings = CondorSettings.model_validate({"daemon": {"uid_domain": "lab"}})
+    port = CondorPort(schedd, settings, "lab", MemoryLog(), identity=owner_identity)
+    (rec,) = port.poll()
+    with pytest.raises(PolicyError):
+        check_identity(port.to_ir(rec), SitePolicy())
