@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.batch_lab import CondorLab
+from tests.fixtures.bridge_lab import _run as _lab_bridge
 from tests.fixtures.kube_lab import KubeLab
 from tests.fixtures.waiting import lab_state, wait_until
 
@@ -29,18 +30,7 @@ with warnings.catch_warnings():
     import htcondor2
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
-LAB_BRIDGE = REPO / "lab" / "bridge"
 NAMESPACE = "batch"
-
-
-def _lab_bridge(*args: str) -> str:
-    import subprocess
-
-    proc = subprocess.run([str(LAB_BRIDGE), *args], capture_output=True, text=True, timeout=600, check=False)
-    if proc.returncode != 0 and args[0] != "status":
-        raise AssertionError(f"lab/bridge {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
 
 
 @dataclass
@@ -304,3 +294,39 @@ def test_dag_failing_a_leaves_b_unrun_with_a_rescue_file(condor_bridge: CondorBr
     assert ad["ExitCode"] != 0
     assert not (d / "b.out").exists()
     assert (d / "two.dag.rescue001").exists()
+
+
+HOSTILE = {
+    "local universe": ("universe = local\n", "universe 12"),
+    "Iwd outside storage": ('+Iwd = "/root"\n', "/root"),
+    "LD_PRELOAD": ('environment = "LD_PRELOAD=/lab/gpfs/x.so"\n', "LD_PRELOAD"),
+    "image from elsewhere": ("container_image = docker://evil.example/x:1\nuniverse = container\n", "evil.example"),
+}
+
+
+def test_hostile_descriptions_are_held_with_the_reason_and_the_daemon_lives(condor_bridge: CondorBridge) -> None:
+    pid = condor_bridge.pid()
+    d = condor_bridge.workdir("alice")
+    clusters = {
+        name: condor_bridge.submit("alice", SHELL + extra + "arguments = -c true\nqueue\n", d)
+        for name, (extra, _) in HOSTILE.items()
+    }
+    for name, cluster in clusters.items():
+        ad = condor_bridge.wait_q(cluster, f"{name} held", lambda a: a.get("JobStatus") == 5, timeout=60)
+        assert ad["HoldReasonSubCode"] == 1 and HOSTILE[name][1] in ad["HoldReason"], (name, ad["HoldReason"])
+        assert not condor_bridge.kube_jobs(f"{cluster}.0")
+    assert condor_bridge.pid() == pid
+    condor_bridge.condor.run("alice", "condor_rm", *map(str, clusters.values()))
+
+
+def test_schedd_restart_mid_run(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("bob")
+    cluster = condor_bridge.submit(
+        "bob", SHELL + "arguments = \"-c 'sleep 3; exit $(Process)'\"\nlog = job.log\nqueue 3\n", d
+    )
+    wait_until("a proc running", lambda: any(a.get("JobStatus") == 2 for a in condor_bridge.ads(cluster)) or None, 120)
+    condor_bridge.condor.run("root", "condor_restart", "-daemon", "schedd")
+    ads = condor_bridge.wait_history(cluster, procs=3, timeout=240)
+    assert [(a["ProcId"], a["JobStatus"], a["ExitCode"]) for a in ads] == [(p, 4, p) for p in range(3)]
+    events = condor_bridge.events(d / "job.log")
+    assert all(_types(events, p).count(5) == 1 for p in range(3))
