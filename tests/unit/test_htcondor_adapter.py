@@ -60,6 +60,7 @@ class FakeSchedd:
             "WantKubernetes": True,
             "Managed": "External",
             "ManagedManager": MANAGER,
+            "QDate": 1_799_000_000,
         }
         self.ads[f"{cluster}.{proc}"] = classad.ClassAd({**base, **attrs})
 
@@ -292,6 +293,7 @@ def test_to_ir_uses_the_authenticated_owner_and_refuses_another_domain() -> None
     records = {r.key: r for r in port.poll()}
     ir = port.to_ir(records["2.0"])
     assert (ir.source_id, ir.identity.uid, getattr(ir.payload, "executable", None)) == ("2.0", 2001, "/bin/echo")
+    assert ir.submit_time is not None and ir.submit_time.timestamp() == 1_799_000_000
     with pytest.raises(PolicyError, match="elsewhere"):
         port.to_ir(records["2.1"])
 
