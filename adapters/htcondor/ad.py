@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import posixpath
-from datetime import UTC, datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from adapters.htcondor.quoting import environment_v1, environment_v2, split_v1, split_v2
