@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import pwd
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -71,6 +72,7 @@ class CondorPort:
         self._highest = 0  # the highest cluster id among managed jobs seen
         self._runs: dict[str, int] = {}  # job id -> its current run, from the last poll
         self._finished: set[str] = set()  # keys this process wrote an outcome for, until a poll shows it
+        self._lock = threading.Lock()  # workers finish while the poll thread prunes
 
     # --- intake ----------------------------------------------------------------------------------
     def poll(self) -> list[BatchRecord]:
@@ -108,7 +110,8 @@ class CondorPort:
         self._runs = {j.job_id: j.run for j in jobs}
         self._highest = max([self._highest, *(j.cluster for j in jobs)])
         shown = {r.key for r in out if r.outcome_known or r.phase is not BatchPhase.READY}
-        self._finished &= {r.key for r in out} - shown
+        with self._lock:
+            self._finished &= {r.key for r in out} - shown
         return out
 
     def gone(self, kube_id: str) -> bool:
@@ -159,7 +162,7 @@ class CondorPort:
     def release(self, record: BatchRecord, text: str) -> None:
         """The pod runs: JobStatus 2 with its times and place, and the execute event."""
         job: CondorJob = record.native
-        if record.key in self._finished or job.state is not State.CLAIMED:
+        if self._done(record.key) or job.state is not State.CLAIMED:
             return  # the outcome is written (nothing else to start), or it runs already
         node = text.removeprefix(RUNNING_TEXT) if text.startswith(RUNNING_TEXT) else ""
         running = replace(job, node=node)
@@ -170,7 +173,7 @@ class CondorPort:
 
     def finish(self, record: BatchRecord, outcome: Outcome) -> None:
         job: CondorJob = record.native
-        if record.outcome_known or record.key in self._finished:
+        if record.outcome_known or self._done(record.key):
             return  # written before: never a second, different outcome
         now = int(self.clock())
         sub = edits.hold_subcode(outcome)
@@ -186,7 +189,12 @@ class CondorPort:
             reason = edits.hold_reason(outcome.reason)
             self._event(job, ev.held(job.cluster, job.proc, now, reason, edits.HOLD_CODE, sub, job.holds + 1))
             self._edit(job, edits.hold(job, outcome.reason, sub, now), check=State.HELD.value)
-        self._finished.add(record.key)
+        with self._lock:
+            self._finished.add(record.key)
+
+    def _done(self, key: str) -> bool:
+        with self._lock:
+            return key in self._finished
 
     def signal(self, record: BatchRecord) -> None:
         return None  # no gateway process: the outcome is in the ad, the schedd hands the job back
