@@ -101,6 +101,29 @@ def condor_bridge(condor_lab: CondorLab, kube_lab: KubeLab) -> Iterator[CondorBr
         _lab_bridge("down", "--only", "htcondor")
 
 
+SITE = Path(__file__).resolve().parents[2] / "adapters" / "htcondor" / "site" / "batch-bridge.config"
+
+
+@pytest.fixture(autouse=True)
+def _site_config_installed(condor_bridge: CondorBridge) -> None:
+    """The checkout's schedd config is what the lab runs (a `lab/batch up` from a checkout without it
+    uninstalls it): reinstalled, and the schedd reconfigured, when it is not."""
+    installed = condor_bridge.condor.lab.root / "etc" / "condor" / "config.d" / "90-site-batch-bridge.config"
+    if not installed.exists() or installed.read_bytes() != SITE.read_bytes():
+        import subprocess
+
+        lab = Path(__file__).resolve().parents[2] / "lab" / "batch"
+        subprocess.run([str(lab), "up"], capture_output=True, check=True, timeout=600)
+        wait_until(
+            "the schedd to load the bridge's transforms",
+            lambda: (
+                "BridgeStrip" in condor_bridge.condor.run("root", "condor_config_val", "JOB_TRANSFORM_NAMES").stdout
+                or None
+            ),
+            30,
+        )
+
+
 def _types(events: list[Any], proc: int | None = None) -> list[int]:
     return [int(e.type) for e in events if proc is None or e.proc == proc]
 
