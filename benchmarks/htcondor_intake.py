@@ -7,7 +7,8 @@ htcondor`; the Slurm daemon is left alone). Prints:
   client creating N Jobs directly (8 threads), as a ratio;
 - condor_submit -> R in condor_q, and pod terminal -> JobStatus 4 in the schedd (p50/p99), one job
   at a time, observed by one clock here; and how long the move to history took;
-- schedd RPCs per job and per poll, and the daemon's RSS.
+- schedd RPCs: the total over the run, and per job once the polls' own calls (one claim edit, one
+  or two queries each) are taken out; the daemon's RSS.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def watch_created(batch: Any, cluster: int, n: int, deadline: float) -> list[flo
     return sorted(seen.values())
 
 
-def intake(batch: Any, n: int) -> dict[str, float]:
+def intake(batch: Any, n: int) -> tuple[dict[str, float], dict[str, Any]]:
     raw = raw_create_rate(batch, n)
     bridge("down", "--only", "htcondor")
     cluster = submit(n)
@@ -89,13 +90,15 @@ def intake(batch: Any, n: int) -> dict[str, float]:
     t = threading.Thread(target=lambda: times.extend(watch_created(batch, cluster, n, time.monotonic() + 900)))
     t.start()
     bridge("up", "--kwok", "--only", "htcondor")
+    started = daemon_status()  # the counters at the daemon's first poll
     t.join()
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     s = schedd()
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline and statuses(s, cluster):
         time.sleep(1)
-    return {"raw_create_per_s": raw, "intake_per_s": rate, "ratio": rate / raw if raw else 0.0, "created": len(times)}
+    out = {"raw_create_per_s": raw, "intake_per_s": rate, "ratio": rate / raw if raw else 0.0, "created": len(times)}
+    return out, started
 
 
 def latencies(core: Any, n: int) -> dict[str, float]:
@@ -134,14 +137,17 @@ def main() -> int:
     ap.add_argument("--lat", type=int, default=30)
     args = ap.parse_args()
     batch, core = kube()
-    out: dict[str, Any] = {"intake": intake(batch, args.n)}
-    before = daemon_status()
+    figures, before = intake(batch, args.n)
+    out: dict[str, Any] = {"intake": figures}
     out["latency"] = latencies(core, args.lat)
     bridge("down", "--only", "htcondor")
     after = daemon_status()
     rpcs = {k: v - before.get("schedd_rpcs", {}).get(k, 0) for k, v in after.get("schedd_rpcs", {}).items()}
     polls = after.get("polls", 0) - before.get("polls", 0)
-    out["rpcs"] = {"during_latency_jobs": rpcs, "polls": polls, "jobs": args.lat, "rss_kib": after.get("rss_kib")}
+    jobs = args.n + args.lat
+    per_job = {k: round((v - polls * (1 if k == "edit" else 2)) / jobs, 2) for k, v in rpcs.items()}
+    out["rpcs"] = {"total": rpcs, "polls": polls, "jobs": jobs, "per_job_besides_polls": per_job}
+    out["rss_kib"] = after.get("rss_kib")
     bridge("up", "--only", "htcondor")  # back to the lab's default (the real node)
     print(json.dumps(out, indent=2))
     return 0

@@ -28,7 +28,7 @@ from typing import Any
 
 from adapters.htcondor import edits
 from adapters.htcondor import events as ev
-from adapters.htcondor.ad import AdContext, to_ir, view_of
+from adapters.htcondor.ad import AdContext, AdView, to_ir, view_of
 from adapters.htcondor.record import KEEP, CondorJob, State, Status, claimable, managed_by, parse, phase
 from adapters.htcondor.settings import CondorSettings
 from adapters.htcondor.transport import CondorError, Counted, Schedd
@@ -72,6 +72,7 @@ class CondorPort:
         self._highest = 0  # the highest cluster id among managed jobs seen
         self._runs: dict[str, int] = {}  # job id -> its current run, from the last poll
         self._finished: set[str] = set()  # keys this process wrote an outcome for, until a poll shows it
+        self._views: dict[str, AdView] = {}  # claimed jobs to take in: what view_of read of their whole ad
         self._lock = threading.Lock()  # workers finish while the poll thread prunes
 
     # --- intake ----------------------------------------------------------------------------------
@@ -80,17 +81,12 @@ class CondorPort:
         manager = self.daemon.manager
         self.schedd.edit_where(claimable(manager), edits.claim(manager, now))
         jobs = [j for ad in self.schedd.query(managed_by(manager), KEEP) if (j := parse(_plain(ad))) is not None]
-        whole: dict[str, Any] = {}
-        if any(j.state is State.CLAIMED for j in jobs):
-            constraint = f'{managed_by(manager)} && BridgeState == "claimed"'
-            for ad in self.schedd.query(constraint):
-                job_id = f"{ad.get('ClusterId')}.{ad.get('ProcId')}"
-                whole[job_id] = ad
+        self._read_views([j for j in jobs if j.state is State.CLAIMED])
         out: list[BatchRecord] = []
         fixes: list[tuple[list[str], edits.Edit]] = []
         for job in jobs:
-            if job.state is State.CLAIMED and job.job_id in whole:
-                job = replace(job, ad=whole[job.job_id])
+            if job.state is State.CLAIMED and job.job_id in self._views:
+                job = replace(job, view=self._views[job.job_id])
             job_phase, known = phase(job)
             if job.state is State.RUNNING and job.status in (Status.IDLE, Status.COMPLETED):
                 # The owner (or a schedd restart) changed JobStatus of a job the bridge runs: re-assert.
@@ -114,6 +110,18 @@ class CondorPort:
             self._finished &= {r.key for r in out} - shown
         return out
 
+    def _read_views(self, claimed: list[CondorJob]) -> None:
+        """The evaluated views of claimed jobs to take in, read once per job (whole ads, by cluster)."""
+        missing = sorted({j.cluster for j in claimed if j.job_id not in self._views})
+        if missing:
+            clusters = " || ".join(f"ClusterId == {c}" for c in missing)
+            for ad in self.schedd.query(
+                f'{managed_by(self.daemon.manager)} && BridgeState == "claimed" && ({clusters})'
+            ):
+                self._views[f"{ad.get('ClusterId')}.{ad.get('ProcId')}"] = view_of(ad)
+        wanted = {j.job_id for j in claimed}
+        self._views = {k: v for k, v in self._views.items() if k in wanted}
+
     def gone(self, kube_id: str) -> bool:
         job_id, _, run = kube_id.partition(".r")
         cluster, _, proc = job_id.partition(".")
@@ -125,9 +133,9 @@ class CondorPort:
 
     def to_ir(self, record: BatchRecord) -> BatchJob:
         job: CondorJob = record.native
-        if job.ad is None:
-            raise TranslationError("the job ad could not be read in full (next poll retries)")
-        view = view_of(job.ad)
+        view = job.view
+        if view is None:
+            raise CondorError(f"job {job.job_id}: its whole ad was not read yet (retried, never refused for it)")
         if self.daemon.uid_domain and job.user != f"{job.owner}@{self.daemon.uid_domain}":
             raise PolicyError(f"job User {job.user!r} is not {job.owner}@{self.daemon.uid_domain}")
         identity = self._identity(job.owner)

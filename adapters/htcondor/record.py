@@ -100,7 +100,7 @@ class CondorJob:
     hold_code: int = 0
     hold_subcode: int = 0
     remove_reason: str = ""
-    ad: Any = None  # the whole ad, only for a job to take in
+    view: Any = None  # what view_of read of the whole ad (an AdView), only for a job to take in
 
     @property
     def job_id(self) -> str:
