@@ -446,3 +446,16 @@ def test_root_and_unknown_owners_are_refused(owner: str) -> None:
     (rec,) = port.poll()
     with pytest.raises(PolicyError):
         check_identity(port.to_ir(rec), SitePolicy())
+
+
+def test_whole_ads_are_read_once_per_claimed_job() -> None:
+    schedd = FakeSchedd()
+    schedd.add(30, 0)
+    schedd.add(30, 1)
+    port = _port(schedd)
+    port.poll()
+    port.poll()
+    assert schedd.calls == ["edit", "query", "query", "edit", "query"]  # poll 2: claim, light query only
+    schedd.add(31, 0)
+    records = {r.key: r for r in port.poll()}
+    assert schedd.calls[-3:] == ["edit", "query", "query"] and records["31.0"].native.view is not None
