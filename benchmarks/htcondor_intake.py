@@ -78,13 +78,15 @@ def watch_created(batch: Any, cluster: int, n: int, deadline: float) -> list[flo
             sid = (j.metadata.annotations or {}).get("batch-bridge.io/source-id", "")
             if sid.startswith(f"{cluster}.") and j.metadata.name not in seen:
                 seen[j.metadata.name] = time.monotonic()
-        time.sleep(0.05)
+        time.sleep(0.25)
     return sorted(seen.values())
 
 
 def intake(batch: Any, n: int) -> tuple[dict[str, float], dict[str, Any]]:
     raw = raw_create_rate(batch, n)
     bridge("down", "--only", "htcondor")
+    # This checkout's schedd config (the transforms that pre-claim), whatever another checkout installed.
+    subprocess.run([str(REPO / "lab" / "batch"), "up"], capture_output=True, check=True, timeout=600)
     cluster = submit(n)
     times: list[float] = []
     t = threading.Thread(target=lambda: times.extend(watch_created(batch, cluster, n, time.monotonic() + 900)))
