@@ -1,6 +1,7 @@
 """The HTCondor side of the engine's BatchPort: an external manager of the jobs the site selected.
 
-Each poll is three schedd calls at most, whatever the number of jobs: one constraint edit claims
+Each poll is a few schedd calls whatever the number of jobs: one edit per distinct pending reason
+reported since the last poll (most pending jobs share theirs), one constraint edit claims
 every selected idle job nobody else manages (``record.claimable``: a running, held, removed or
 already-claimed job cannot match, so two daemons or the negotiator never share one), one query reads
 every job this manager manages (a few attributes), and one reads the whole ads of the claimed jobs
@@ -73,12 +74,14 @@ class CondorPort:
         self._runs: dict[str, int] = {}  # job id -> its current run, from the last poll
         self._finished: set[str] = set()  # keys this process wrote an outcome for, until a poll shows it
         self._views: dict[str, AdView] = {}  # claimed jobs to take in: what view_of read of their whole ad
-        self._lock = threading.Lock()  # workers finish while the poll thread prunes
+        self._reports: dict[str, str] = {}  # pending-reason texts to write at the next poll
+        self._lock = threading.Lock()  # workers finish and report while the poll thread prunes and flushes
 
     # --- intake ----------------------------------------------------------------------------------
     def poll(self) -> list[BatchRecord]:
         now = int(self.clock())
         manager = self.daemon.manager
+        self._flush_reports()
         self.schedd.edit_where(claimable(manager), edits.claim(manager, now))
         jobs = [j for ad in self.schedd.query(managed_by(manager), KEEP) if (j := parse(_plain(ad))) is not None]
         self._read_views([j for j in jobs if j.state is State.CLAIMED])
@@ -101,8 +104,8 @@ class CondorPort:
                     native=job,
                 )
             )
-        if fixes:
-            self.schedd.edit_many(fixes)
+        for ids, fix in fixes:  # rare: one edit each
+            self.schedd.edit(ids, fix)
         self._runs = {j.job_id: j.run for j in jobs}
         self._highest = max([self._highest, *(j.cluster for j in jobs)])
         shown = {r.key for r in out if r.outcome_known or r.phase is not BatchPhase.READY}
@@ -164,8 +167,23 @@ class CondorPort:
             raise CondorError(f"job {job.job_id}: the schedd did not keep BridgeState={check!r}")
 
     def report(self, record: BatchRecord, text: str) -> None:
+        """Pending reasons are batched: every report since the last poll goes in one edit at the next."""
         job: CondorJob = record.native
-        self._edit(job, {"KubernetesStatus": text[:500]})
+        with self._lock:
+            self._reports[job.job_id] = text[:500]
+
+    def _flush_reports(self) -> None:
+        """One edit per distinct text (most pending jobs share theirs), each only on jobs still claimed:
+        a job that started or ended since keeps the status its own transition wrote."""
+        with self._lock:
+            reports, self._reports = self._reports, {}
+        by_text: dict[str, list[str]] = {}
+        for job_id, text in reports.items():
+            by_text.setdefault(text, []).append(job_id)
+        for text, ids in by_text.items():
+            which = " || ".join(f"(ClusterId == {c} && ProcId == {p})" for c, _, p in (i.partition(".") for i in ids))
+            where = f'{managed_by(self.daemon.manager)} && BridgeState == "claimed" && ({which})'
+            self.schedd.edit_where(where, {"KubernetesStatus": text})
 
     def release(self, record: BatchRecord, text: str) -> None:
         """The pod runs: JobStatus 2 with its times and place, and the execute event."""

@@ -2,8 +2,10 @@
 
 The v1 bindings (24.x wheels) are used for their edit with a whole ClassAd: every attribute of one
 edit is set in one schedd transaction (htcondor2 edits one attribute per call and has no
-transaction). The bindings can report success for an edit the schedd refused, and raise when a
-constraint matched nothing: callers re-read what matters. Every call is counted (RPCs per change).
+transaction). Their edit_multiple raises NotImplementedError (24.12), so several jobs share one
+call only when they get the same values (a list of ids, or a constraint). The bindings can report
+success for an edit the schedd refused, and raise when a constraint matched nothing: callers re-read
+what matters. Every call is counted (RPCs per change).
 """
 
 from __future__ import annotations
@@ -33,10 +35,6 @@ class Schedd(Protocol):
 
     def edit(self, job_ids: Sequence[str], edit: Edit) -> None:
         """Set every attribute of ``edit`` on the jobs, in one transaction."""
-        ...
-
-    def edit_many(self, edits: Sequence[tuple[Sequence[str], Edit]]) -> None:
-        """Several jobs' edits in one call and one transaction."""
         ...
 
 
@@ -94,10 +92,6 @@ class BindingsSchedd:
         schedd = self._get()
         self._call("edit", schedd.edit, list(job_ids), self._ad(edit))
 
-    def edit_many(self, edits: Sequence[tuple[Sequence[str], Edit]]) -> None:
-        schedd = self._get()
-        self._call("edit", schedd.edit_multiple, [(list(ids), self._ad(e)) for ids, e in edits])
-
 
 class Counted:
     """Counts the schedd calls by kind (the daemon's status line and the benchmark report them)."""
@@ -117,7 +111,3 @@ class Counted:
     def edit(self, job_ids: Sequence[str], edit: Edit) -> None:
         self.calls["edit"] += 1
         self.inner.edit(job_ids, edit)
-
-    def edit_many(self, edits: Sequence[tuple[Sequence[str], Edit]]) -> None:
-        self.calls["edit"] += 1
-        self.inner.edit_many(edits)

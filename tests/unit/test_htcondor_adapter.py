@@ -92,12 +92,6 @@ class FakeSchedd:
         for job_id in job_ids:
             self._set(self.ads[job_id], edit)
 
-    def edit_many(self, many: Sequence[tuple[Sequence[str], Edit]]) -> None:
-        self.calls.append("edit")
-        for ids, edit in many:
-            for job_id in ids:
-                self._set(self.ads[job_id], edit)
-
 
 class MemoryLog:
     def __init__(self) -> None:
@@ -459,3 +453,22 @@ def test_whole_ads_are_read_once_per_claimed_job() -> None:
     schedd.add(31, 0)
     records = {r.key: r for r in port.poll()}
     assert schedd.calls[-3:] == ["edit", "query", "query"] and records["31.0"].native.view is not None
+
+
+def test_pending_reasons_are_batched_and_never_overwrite_a_later_transition() -> None:
+    schedd = FakeSchedd()
+    for proc in range(3):
+        schedd.add(40, proc)
+    port = _port(schedd)
+    recs = {r.key: r for r in port.poll()}
+    for key in recs:
+        port.report(recs[key], "k8s Pending: waiting for a node")
+    port.release(recs["40.2"], "k8s Running on real-0")  # started before the next poll flushed
+    calls = len(schedd.calls)
+    port.poll()
+    assert schedd.calls[calls] == "edit" and schedd.calls[calls + 1] == "edit"  # one report edit, then the claim
+    assert [schedd.ads[f"40.{p}"]["KubernetesStatus"] for p in range(3)] == [
+        "k8s Pending: waiting for a node",
+        "k8s Pending: waiting for a node",
+        "k8s Running on real-0",
+    ]
