@@ -1,13 +1,17 @@
 """The Slurm adapter's figures on the lab, each against a baseline measured in the same run.
 
 Usage (root, labs up): python benchmarks/slurm_adapter.py [-n 1000] [--lat 60] [--array 1000] [--track 0]
+
 The daemon runs as bbridge with jobs on the kwok nodes (`lab/bridge up --kwok`); the real node's
 sbatch->RUNNING latency is measured separately at the end. Prints:
 - intake: held jobs -> Kubernetes Jobs created by the daemon, vs the same client creating the same
   number of Jobs directly (8 threads, the daemon's worker count), as a ratio;
 - sbatch -> RUNNING in squeue, pod terminal -> final in Slurm (p50/p99), observed by one clock here;
 - an array of N tasks to all-final in Slurm, vs a raw Indexed Job of N completions;
-- the daemon's apiserver writes and Slurm RPCs per job and per poll, and its RSS.
+- the daemon's apiserver writes and Slurm RPCs per job and per poll, and its RSS;
+- with --track N: N bridged jobs held on a dependency (tracked, never run), the daemon's RSS and
+  Slurm RPCs per poll with them, against the same figures with none (slurmctld's MaxJobCount must
+  leave room for them).
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ def raw_job(name: str, completions: int = 1) -> dict[str, Any]:
             "metadata": {"labels": {"bench": "raw"}},
             "spec": {
                 "restartPolicy": "Never",
-                "containers": [{"name": "job", "image": "localhost/batch-bridge/lab-runtime:1", "command": ["true"]}],
+                "containers": [{"name": "job", "image": "localhost/batch-bridge/lab-runtime:2", "command": ["true"]}],
             },
         },
     }
@@ -264,12 +268,55 @@ def real_node_latency(rest: Rest, n: int) -> dict[str, float]:
     return {"real_sbatch_to_running_p50_s": pct(out, 0.5), "real_sbatch_to_running_p99_s": pct(out, 0.99)}
 
 
+def steady(seconds: float) -> dict[str, float]:
+    """The daemon's RSS and Slurm RPCs per poll over ``seconds`` (its status line comes every 30 s)."""
+    first = daemon_status()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and daemon_status().get("polls") == first.get("polls"):
+        time.sleep(1)
+    time.sleep(max(deadline - time.monotonic(), 0))
+    last = daemon_status()
+    polls = max(last.get("polls", 0) - first.get("polls", 0), 1)
+    states = last.get("slurm_rpcs", {}).get("states", 0) - first.get("slurm_rpcs", {}).get("states", 0)
+    reads = last.get("records_read", 0) - first.get("records_read", 0)
+    return {
+        "tracked": last.get("tracked", 0),
+        "rss_mib": last.get("rss_kib", 0) / 1024,
+        "rpcs_per_poll": (states + reads) / polls,
+    }
+
+
+def tracked(rest: Rest, n: int) -> dict[str, Any]:
+    bridge("up", "--kwok")
+    base = steady(65)
+    gate = rest.submit("#!/bin/sh\ntrue\n", name="track-gate", hold=True, partition="debug")
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(
+            pool.map(
+                lambda i: rest.submit("#!/bin/sh\ntrue\n", name=f"track-{i}", dependency=f"afterok:{gate}"), range(n)
+            )
+        )
+    deadline = time.monotonic() + 600
+    while daemon_status().get("tracked", 0) < n and time.monotonic() < deadline:
+        time.sleep(2)
+    loaded = steady(65)
+    rest.call("DELETE", "/slurm/v0.0.42/jobs/", {"job_id": [str(i) for i in [gate, *ids]]})
+    return {
+        "baseline": base,
+        "with_jobs": loaded,
+        "rss_ratio": loaded["rss_mib"] / max(base["rss_mib"], 1e-9),
+        "rpcs_per_poll_ratio": loaded["rpcs_per_poll"] / max(base["rpcs_per_poll"], 1e-9),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=1000, help="jobs for the intake figure")
     ap.add_argument("--lat", type=int, default=60, help="jobs for the latency figures")
     ap.add_argument("--array", type=int, default=1000, help="tasks of the array figure")
     ap.add_argument("--real", type=int, default=10, help="jobs for the real node's latency")
+    ap.add_argument("--phases", default="intake,latency,array,real", help="which figures, comma-separated")
+    ap.add_argument("--track", type=int, default=0, help="bridged jobs held on a dependency, for RSS and poll cost")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (it restarts lab/bridge)")
@@ -277,22 +324,29 @@ def main() -> int:
     batch, core = kube()
     bridge("up", "--kwok")
     results: dict[str, Any] = {}
-    results["intake"] = intake(rest, batch, a.n)
-    status = daemon_status()
-    results["daemon_after_intake"] = status
-    jobs = max(status.get("created", 0), 1)
-    results["per_job"] = {
-        "apiserver_writes": (status.get("created", 0) + status.get("deleted", 0)) / jobs,
-        "slurm_rpcs_besides_polls": (
-            sum(status.get("slurm_rpcs", {}).values()) - status.get("slurm_rpcs", {}).get("jobs", 0)
-        )
-        / jobs,
-        "slurm_rpcs_per_poll": status.get("slurm_rpcs", {}).get("jobs", 0) / max(status.get("polls", 1), 1),
-    }
-    results["latency_kwok"] = latencies(rest, core, a.lat)
-    results["array"] = array(rest, batch, a.array)
-    results["real_node"] = real_node_latency(rest, a.real)
+    phases = set(a.phases.split(","))
+    if "intake" in phases:
+        results["intake"] = intake(rest, batch, a.n)
+        status = daemon_status()
+        results["daemon_after_intake"] = status
+        jobs = max(status.get("created", 0), 1)
+        rpcs = status.get("slurm_rpcs", {})
+        poll_rpcs = rpcs.get("states", 0) + status.get("records_read", 0)  # REST: one RPC per record read
+        results["per_job"] = {
+            "apiserver_writes": (status.get("created", 0) + status.get("deleted", 0)) / jobs,
+            "slurm_rpcs_besides_polls": (sum(rpcs.values()) - rpcs.get("states", 0) - rpcs.get("records", 0)) / jobs,
+            "slurm_rpcs_per_poll": poll_rpcs / max(status.get("polls", 1), 1),
+            "records_read_per_job": status.get("records_read", 0) / jobs,
+        }
+    if "latency" in phases:
+        results["latency_kwok"] = latencies(rest, core, a.lat)
+    if "array" in phases:
+        results["array"] = array(rest, batch, a.array)
+    if "real" in phases:
+        results["real_node"] = real_node_latency(rest, a.real)
     results["daemon_rss_mib"] = daemon_status().get("rss_kib", 0) / 1024
+    if a.track:
+        results["tracked"] = tracked(rest, a.track)
     print(json.dumps(results, indent=2))
     return 0
 

@@ -6,7 +6,12 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.batch_lab", "tests.fixtures.kube_lab", "tests.fixtures.bridge_lab"]
+pytest_plugins = [
+    "tests.fixtures.batch_lab",
+    "tests.fixtures.kube_lab",
+    "tests.fixtures.bridge_lab",
+    "tests.fixtures.sdk_lab",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

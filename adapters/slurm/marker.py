@@ -19,6 +19,8 @@ from bridge.domain.states import STATE_TO_SLURM, JobState
 
 PREFIX: Final = "batch-bridge[v1"
 MAX_TEXT: Final = 900  # AdminComment is free text, but squeue columns and people prefer it short
+# A payload too big for Extra (1024 bytes) follows the marker in AdminComment until the job is taken in.
+PAYLOAD_HEAD = "batch-bridge-script v1 "
 _MARKER = re.compile(r"^batch-bridge\[v1((?: [a-z]+(?:=[^ \]]*)?)*)\] ?(.*)$", re.S)
 _TO_STATE: Final = {name: state for state, name in STATE_TO_SLURM.items() if state is not JobState.HELD}
 
@@ -101,7 +103,7 @@ def parse(admin_comment: str | None) -> Marker | None:
             signal=int(fields.get("sig", "0")),
             err=fields.get("err", ""),
             unaccounted="noout" in flags,
-            text=m.group(2),
+            text=m.group(2).split("\n" + PAYLOAD_HEAD, 1)[0],
         )
     except ValueError:
         return None

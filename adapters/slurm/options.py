@@ -34,6 +34,7 @@ class Opt:
 R, N, OPT = Arg.REQUIRED, Arg.NONE, Arg.OPTIONAL
 CLIENT_ONLY = "client-only"
 WARN = "warn"
+KEEP = "keep"  # accounting only: kept in the record (and the IR's extensions), nothing to run differently
 
 SUPPORTED: tuple[Opt, ...] = (
     Opt("account", R, "account", "A", "SBATCH_ACCOUNT"),
@@ -73,6 +74,8 @@ SUPPORTED: tuple[Opt, ...] = (
     Opt("time", R, "time", "t", "SBATCH_TIMELIMIT"),
     Opt("tmp", R, "tmp"),
     Opt("verbose", N, CLIENT_ONLY, "v"),
+    Opt("wckey", R, KEEP),
+    Opt("wrap", R, CLIENT_ONLY),  # sbatch writes the script from it (adapters.slurm.translate.wrap_script)
 )
 
 _FORBIDDEN = "identity comes from Slurm's authenticated record"
@@ -81,7 +84,6 @@ REFUSED: tuple[Opt, ...] = (
     Opt("uid", R, why=_FORBIDDEN),
     Opt("gid", R, why=_FORBIDDEN),
     Opt("hold", N, short="H"),
-    Opt("wrap", R, why="put the command in a script"),
     Opt("nodelist", R, short="w", why="Kubernetes chooses the node"),
     Opt("exclude", R, short="x", why="Kubernetes chooses the node"),
     Opt("nodefile", R, short="F", why="Kubernetes chooses the node"),
@@ -109,7 +111,7 @@ REFUSED: tuple[Opt, ...] = (
             ("propagate", OPT), ("reboot", N), ("segment", R), ("sockets-per-node", R),
             ("spread-job", N), ("stepmgr", N), ("switches", R), ("test-only", N), ("thread-spec", R),
             ("threads-per-core", R), ("time-min", R), ("tres-bind", R), ("tres-per-task", R),
-            ("usage", N), ("use-min-nodes", N), ("version", N), ("wait-all-nodes", R), ("wckey", R),
+            ("usage", N), ("use-min-nodes", N), ("version", N), ("wait-all-nodes", R),
         )
     ),
 )  # fmt: skip

@@ -30,9 +30,10 @@ from typing import Any, Final, cast
 from adapters.slurm import marker as mk
 from adapters.slurm import values
 from adapters.slurm.patterns import PatternContext, expand
-from adapters.slurm.record import Payload, array_task, base_state, number, parse_payload, to_ir
+from adapters.slurm.record import Payload, array_task, base_state, number, parse_payload, payload_text, to_ir
 from adapters.slurm.settings import SlurmSettings
-from adapters.slurm.transport import Counted, SlurmError, SlurmTransport
+from adapters.slurm.transport import Counted, Record, SlurmError, SlurmTransport
+from adapters.slurm.view import JobView
 from bridge.domain.errors import TranslationError
 from bridge.domain.ir import BatchJob, Source
 from bridge.domain.lifecycle import BatchPhase, Outcome
@@ -58,15 +59,17 @@ KEEP: Final = (
     "user_name",
     "current_working_directory",
     "dependency",
+    "submit_time",
 )
 INTAKE: Final = (
     *KEEP, "extra", "name", "command", "user_id", "group_id", "account", "qos", "cpus_per_task", "tasks",
     "tasks_per_node", "node_count", "memory_per_cpu", "memory_per_node", "memory_per_tres", "tres_per_node",
     "tres_per_job", "tres_per_task", "minimum_tmp_disk_per_node", "features", "array_max_tasks",
-    "time_limit", "submit_time", "requeue", "comment",
+    "time_limit", "requeue", "comment",
 )  # fmt: skip
 NEVER: Final = frozenset({"DependencyNeverSatisfied"})
 # Paths the shim may append a reason to: no blanks or brackets, so its sed can read them back.
+_DEPENDENCY_ID = re.compile(r":(\d+)")  # "afterok:12:13_4(unfulfilled),afterany:14" -> 12, 13, 14
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+@%,=:~-]+$")
 NO_OUTCOME_YET = "no outcome yet: if the job ends before batch-bridge writes one, its exit code is not the pod's"
 UNACCOUNTED = (
@@ -87,7 +90,13 @@ class SlurmJob:
     @cached_property
     def payload(self) -> Payload | None:
         """Decoded only when needed (intake, a refusal's stderr path), not at every poll."""
-        return parse_payload(self.record.get("extra"))
+        return parse_payload(payload_text(self.record))
+
+    def keeping_payload(self, admin_comment: str) -> str:
+        """``admin_comment`` followed by the payload when it travels in AdminComment (an array's
+        records must keep it until each task is taken in)."""
+        _, sep, tail = str(self.record.get("admin_comment") or "").partition("\n" + mk.PAYLOAD_HEAD)
+        return admin_comment + sep + tail
 
 
 def phase(job: SlurmJob, now: datetime) -> BatchPhase:
@@ -119,34 +128,48 @@ class SlurmPort:
         self.transport: SlurmTransport = cast(SlurmTransport, self.counted)
         self.settings, self.cluster, self.clock = settings, cluster, clock
         self.partitions = frozenset(settings.partitions)
-        self._highest_id = 0  # the highest job id slurmctld reported in the last poll
+        self.view = JobView(self.transport, self._keep, self._waits_on, budget=settings.daemon.fetch_budget)
         self._identity = identity
 
     # --- intake ----------------------------------------------------------------------------------
+    def _keep(self, rec: Record) -> Record | None:
+        """A fetched record slimmed to what later actions read (10,000 full records would cost hundreds
+        of MiB); None when it is not a bridged job."""
+        marker = mk.parse(rec.get("admin_comment"))
+        if rec.get("partition") not in self.partitions or marker is None:
+            return None
+        # Until the bridge releases it the job may still be taken in (an array task Slurm started
+        # itself, too), so it keeps what the IR is built from.
+        fields = KEEP if marker.released or base_state(rec) in ENDED else INTAKE
+        return {k: rec[k] for k in fields if k in rec}
+
+    @staticmethod
+    def _waits_on(rec: Record) -> frozenset[str] | None:
+        """The jobs a pending job waits on (its dependency's ids; none named for a hold or singleton),
+        or None when nothing but the bridge's hold keeps it."""
+        if base_state(rec) != "PENDING" or rec.get("state_reason") == "BeginTime":
+            return None
+        return frozenset(_DEPENDENCY_ID.findall(str(rec.get("dependency") or "")))
+
     def poll(self) -> list[BatchRecord]:
+        self.view.refresh()
         now = self.clock()
         out: list[BatchRecord] = []
-        records = self.transport.jobs()
-        self._highest_id = max((int(r["job_id"]) for r in records), default=self._highest_id)
-        for rec in records:
-            if rec.get("partition") not in self.partitions:
-                continue
+        for rec in self.view.records():
             marker = mk.parse(rec.get("admin_comment"))
             if marker is None:
                 continue
-            job_phase = phase(SlurmJob(rec, marker), now)
+            job = SlurmJob(rec, marker)
+            job_phase = phase(job, now)
             if rec.get("array_task_string"):  # tasks of an array not yet split out: not a job of their own
                 if job_phase is BatchPhase.READY:
                     try:
-                        self._split(SlurmJob(rec, marker))
+                        self._split(job)
                     except (SlurmError, TranslationError) as exc:  # one array must not stop every job's poll
                         log.warning("array %s: %s (next poll retries)", rec["job_id"], exc)
                 continue
             if job_phase is BatchPhase.RELEASED and not marker.released and array_task(rec) is not None:
                 job_phase = BatchPhase.READY  # started by Slurm itself before the bridge (REST arrays)
-            # Keep only what later actions read: 10,000 full records would cost hundreds of MiB.
-            slim: dict[str, Any] = {k: rec[k] for k in (INTAKE if job_phase is BatchPhase.READY else KEEP) if k in rec}
-            job = SlurmJob(slim, marker)
             key = str(rec["job_id"])
             out.append(
                 BatchRecord(
@@ -157,6 +180,7 @@ class SlurmPort:
                     reported=marker.text,
                     running=job.state in RUNNING,
                     native=job,
+                    submitted=number(rec.get("submit_time")) or None,
                 )
             )
         return out
@@ -170,7 +194,7 @@ class SlurmPort:
 
     def gone(self, kube_id: str) -> bool:
         # Slurm's job ids only grow: one at or below the highest it reports, and not reported, was purged.
-        return kube_id.isdigit() and 0 < int(kube_id) <= self._highest_id
+        return kube_id.isdigit() and 0 < int(kube_id) <= self.view.highest_id
 
     def _split(self, job: SlurmJob) -> None:
         """Tasks that Slurm would start now get job ids of their own, then each is a job of the bridge.
@@ -184,9 +208,12 @@ class SlurmPort:
         array_id, tasks = str(rec["job_id"]), str(rec["array_task_string"]).partition("%")[0]
         marker = replace(job.marker, array=job.marker.array or tasks)
         indexes = values.array_spec(tasks, self.settings.max_array_size).indexes
-        if not self.transport.split(array_id, indexes, marker.render()):
+        self.view.touch(array_id)
+        first = job.keeping_payload(marker.render())
+        others = job.keeping_payload(marker.with_text(f"{marker.text} (array task)").render())
+        if not self.transport.split(array_id, indexes, first, others):
             text = "array released to Slurm: each task runs on Kubernetes when Slurm starts it"
-            self.transport.update(array_id, marker.with_text(text).render(), release=True)
+            self.transport.update(array_id, job.keeping_payload(marker.with_text(text).render()), release=True)
 
     def to_ir(self, record: BatchRecord) -> BatchJob:
         job: SlurmJob = record.native
@@ -203,14 +230,21 @@ class SlurmPort:
     # --- batch-side actions ----------------------------------------------------------------------
     def report(self, record: BatchRecord, text: str) -> None:
         job: SlurmJob = record.native
-        self.transport.update(self._target(record), job.marker.with_text(text).render())
+        self._write(record, job.marker.with_text(text).render())
+
+    def _write(self, record: BatchRecord, admin_comment: str, release: bool = False, clear_extra: bool = False) -> None:
+        """Update the job, and have the next poll read it back (the light listing shows no AdminComment)."""
+        try:
+            self.transport.update(self._target(record), admin_comment, release=release, clear_extra=clear_extra)
+        finally:
+            self.view.touch(record.key)
 
     def release(self, record: BatchRecord, text: str) -> None:
         job: SlurmJob = record.native
         # Until the outcome replaces it, this text is also the flag of a job that ends without one.
         marker = replace(job.marker, released=True).with_text(f"{text} ({NO_OUTCOME_YET})")
         if job.state in RUNNING or not self._update_pending(record, marker.render()):
-            self.transport.update(self._target(record), marker.render())
+            self._write(record, marker.render())
 
     def finish(self, record: BatchRecord, outcome: Outcome) -> None:
         job: SlurmJob = record.native
@@ -224,14 +258,14 @@ class SlurmPort:
         pending = job.state not in RUNNING
         if pending and self._update_pending(record, text):
             return
-        self.transport.update(self._target(record), text)
+        self._write(record, text)
         self.transport.signal([self._target(record)])
 
     def _update_pending(self, record: BatchRecord, text: str) -> bool:
         """Write ``text`` and release a job the last poll saw pending; False if Slurm started it since
         (a StartTime update of a running job fails as a whole, AdminComment included)."""
         try:
-            self.transport.update(self._target(record), text, release=True, clear_extra=True)
+            self._write(record, text, release=True, clear_extra=True)
         except SlurmError:
             return False
         return True
@@ -243,7 +277,7 @@ class SlurmPort:
         job: SlurmJob = record.native
         reason = f"{job.record.get('state_reason')}: {job.record.get('dependency') or 'dependency'}"
         text = f"CANCELLED by batch-bridge: {reason} can never be satisfied, so Slurm would never start it"
-        self.transport.update(self._target(record), job.marker.with_text(text).render())
+        self._write(record, job.marker.with_text(text).render())
         self.transport.cancel(self._target(record))
 
     def audit(self, record: BatchRecord) -> None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.slurm import values
+from adapters.slurm.marker import PAYLOAD_HEAD
 from adapters.slurm.patterns import PatternContext, expand
 from adapters.slurm.settings import SlurmSettings
 from adapters.slurm.translate import SubmitContext, translate
@@ -35,7 +36,6 @@ from bridge.domain.ir import (
 )
 
 Record = Mapping[str, Any]
-PAYLOAD_HEAD = "batch-bridge-script v1 "
 _GRES_GPU = re.compile(r"^gres/gpu(?::([A-Za-z0-9_.-]+))?:(\d+)$")
 _DEP_STATE = re.compile(r"\([a-z_]+\)")
 
@@ -54,6 +54,15 @@ class Payload:
 
 def _unhex(text: str) -> str:
     return bytes.fromhex(text).decode("utf-8", errors="surrogateescape")
+
+
+def payload_text(rec: Mapping[str, Any]) -> str | None:
+    """Where job_submit.lua put the payload: Extra, or (too big for Extra) AdminComment after the marker."""
+    extra = rec.get("extra")
+    if isinstance(extra, str) and extra.startswith(PAYLOAD_HEAD):
+        return extra
+    _, sep, tail = str(rec.get("admin_comment") or "").partition("\n" + PAYLOAD_HEAD)
+    return PAYLOAD_HEAD + tail if sep else None
 
 
 def parse_payload(extra: str | None) -> Payload | None:

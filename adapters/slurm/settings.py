@@ -28,6 +28,12 @@ class SlurmDaemonSettings(Model):
     transport: SlurmTransportSettings = Field(
         default_factory=SlurmTransportSettings, description="How the daemon talks to slurmctld."
     )
+    fetch_budget: int = Field(
+        default=200,
+        ge=1,
+        description="Full job records read per poll at most (new or changed jobs, jobs waiting on a dependency); "
+        "the rest wait for the next poll, so a poll's Slurm work stays bounded.",
+    )
 
 
 class SlurmSettings(Model):

@@ -190,6 +190,9 @@ def _apply(acc: _Acc, parsed: o.Parsed, where: str, source: str, line: int | Non
     opt = parsed.opt
     if opt.dest == o.CLIENT_ONLY:
         return
+    if opt.dest == o.KEEP:
+        acc.extensions[opt.long] = parsed.value or ""
+        return
     if opt.dest == o.WARN:
         acc.warnings.append(f"--{opt.long} ({where}): no mail is sent for jobs run on Kubernetes")
         acc.extensions[opt.long] = parsed.value or ""  # kept: the batch side may still mail
@@ -315,6 +318,20 @@ def _resources(acc: _Acc) -> Resources:
     )
 
 
+def wrap_script(command: str) -> str:
+    """The script sbatch 24.11 writes for ``--wrap=COMMAND`` (byte for byte)."""
+    return f"#!/bin/sh\n# This script was created by sbatch --wrap.\n\n{command}\n"
+
+
+def _wrapped(argv: Sequence[str]) -> str | None:
+    try:
+        parsed = list(o.tokenize(argv))
+    except TranslationError:
+        return None  # reported with its position when the command line is applied
+    commands = [p.value or "" for p in parsed if p.opt.long == "wrap"]
+    return wrap_script(commands[-1]) if commands else None
+
+
 def translate(
     body: str,
     ctx: SubmitContext,
@@ -329,6 +346,7 @@ def translate(
     ones are refused by the site policy, which every job passes before any object is built."""
     settings = settings or SlurmSettings()
     source = ctx.script_name
+    body = _wrapped(argv) or body  # --wrap: sbatch ignores any script file and writes its own
     try:
         directives = script.read(body)
     except TranslationError as exc:

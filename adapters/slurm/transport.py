@@ -2,8 +2,9 @@
 
 Both speak the same job records (OpenAPI v0.0.42 ``job_info``): slurmrestd returns them, and
 ``squeue --json`` prints the same schema. Every call is one Slurm RPC (bulk where Slurm has a bulk
-form); the daemon's poll is one ``jobs()`` call whatever the number of jobs. Nothing here runs a
-shell: the CLI backend passes argv lists, and values never reach a command line unquoted.
+form), except ``records`` over REST, one per id (slurmrestd reads one job per request). The daemon's
+poll is one ``states()`` listing plus ``records()`` of what changed (``adapters.slurm.view``). Nothing
+here runs a shell: the CLI backend passes argv lists, and values never reach a command line unquoted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,10 +25,15 @@ from bridge.domain.errors import BridgeError
 
 Record = dict[str, Any]
 API = "v0.0.42"
+INVALID_JOB_ID = 2017  # ESLURM_INVALID_JOB_ID: purged, or never existed
 
 
 class SlurmError(BridgeError):
     """slurmctld (or slurmrestd) refused or failed a request; the message is Slurm's own."""
+
+    def __init__(self, message: str, numbers: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.numbers = tuple(numbers)
 
 
 class SlurmTransport(Protocol):
@@ -34,6 +41,14 @@ class SlurmTransport(Protocol):
 
     def jobs(self) -> list[Record]:
         """Every job slurmctld holds in memory (pending, running and recently ended)."""
+        ...
+
+    def states(self) -> list[tuple[str, str]]:
+        """(record id, state) of every job in memory: the light listing a poll starts with."""
+        ...
+
+    def records(self, ids: Iterable[str]) -> list[Record]:
+        """Full records of ``ids`` (an array's id: all its records); purged ids are left out."""
         ...
 
     def address(self, job_id: str, array_id: str | None, task: int | None) -> str:
@@ -56,9 +71,10 @@ class SlurmTransport(Protocol):
         """scancel the job (as the bridge, an administrator)."""
         ...
 
-    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str) -> bool:
-        """Give the array's pending tasks (``indexes``, sorted) their own job records by admin updates;
-        False when the backend cannot address array tasks."""
+    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str, task_comment: str) -> bool:
+        """Give the array's pending tasks (``indexes``, sorted) their own job records by admin updates
+        (two different AdminComment values, as the split needs); False when the backend cannot address
+        array tasks."""
         ...
 
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:
@@ -91,8 +107,9 @@ class RestTransport:
 
     name = "rest"
 
-    def __init__(self, url: str, user: str, token_file: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, user: str, token_file: str, timeout_s: float = 10.0, fetchers: int = 4) -> None:
         self.url, self.user, self.token_file, self.timeout = url.rstrip("/"), user, token_file, timeout_s
+        self.fetchers = fetchers  # concurrent record reads (slurmrestd serves them in parallel)
         self._token: tuple[float, str] | None = None
 
     def _token_value(self) -> str:
@@ -103,6 +120,7 @@ class RestTransport:
         return self._token[1]
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
+        """One request; slurmrestd's errors (in an HTTP error or a 200 body) raise SlurmError."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("X-SLURM-USER-NAME", self.user)
@@ -114,16 +132,36 @@ class RestTransport:
                 payload = resp.read()
         except urllib.error.HTTPError as exc:
             payload = exc.read()
-            raise SlurmError(f"slurmrestd {method} {path}: HTTP {exc.code}: {_errors(payload)}") from None
+            text, numbers = _errors(payload)
+            raise SlurmError(f"slurmrestd {method} {path}: HTTP {exc.code}: {text}", numbers) from None
         except (urllib.error.URLError, OSError) as exc:
             raise SlurmError(f"slurmrestd {method} {path}: {exc}") from None
         result = json.loads(payload or b"{}")
         if result.get("errors"):
-            raise SlurmError(f"slurmrestd {method} {path}: {_errors(payload)}")
+            text, numbers = _errors(payload)
+            raise SlurmError(f"slurmrestd {method} {path}: {text}", numbers)
         return result
 
     def jobs(self) -> list[Record]:
         jobs: list[Record] = self._call("GET", f"/slurm/{API}/jobs/").get("jobs", [])
+        return jobs
+
+    def states(self) -> list[tuple[str, str]]:
+        # Listed as "ID" or "ID_TASK", ID being the record's own id (the array's for unsplit tasks).
+        listed = self._call("GET", f"/slurm/{API}/jobs/state/").get("jobs", [])
+        return [(str(j["job_id"]).partition("_")[0], "+".join(j.get("state") or ["PENDING"])) for j in listed]
+
+    def records(self, ids: Iterable[str]) -> list[Record]:
+        with ThreadPoolExecutor(max_workers=self.fetchers) as pool:
+            return [rec for recs in pool.map(self._record, ids) for rec in recs]
+
+    def _record(self, job_id: str) -> list[Record]:
+        try:
+            jobs: list[Record] = self._call("GET", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}").get("jobs", [])
+        except SlurmError as exc:
+            if INVALID_JOB_ID in exc.numbers:
+                return []
+            raise
         return jobs
 
     def address(self, job_id: str, array_id: str | None, task: int | None) -> str:
@@ -155,7 +193,7 @@ class RestTransport:
     def cancel(self, job_id: str) -> None:
         self._call("DELETE", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}")
 
-    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str) -> bool:
+    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str, task_comment: str) -> bool:
         # slurmrestd 24.11 refuses updates of array tasks ("Submit job update against Array Job's
         # JobID instead of array task id"): tasks get their own ids only when Slurm starts them.
         return False
@@ -167,13 +205,15 @@ class RestTransport:
         return None
 
 
-def _errors(payload: bytes) -> str:
+def _errors(payload: bytes) -> tuple[str, list[int]]:
+    """slurmrestd's error descriptions, and their Slurm error numbers."""
     try:
         data = json.loads(payload or b"{}")
     except ValueError:
-        return payload.decode(errors="replace")[:300]
-    errs = data.get("errors") or []
-    return "; ".join(str(e.get("description") or e.get("error") or e) for e in errs) or "no detail"
+        return payload.decode(errors="replace")[:300], []
+    errs = [e for e in data.get("errors") or [] if isinstance(e, dict)]
+    text = "; ".join(str(e.get("description") or e.get("error") or e) for e in errs) or "no detail"
+    return text, [int(e["error_number"]) for e in errs if isinstance(e.get("error_number"), int)]
 
 
 # --- Slurm CLI -------------------------------------------------------------------------------------
@@ -200,6 +240,23 @@ class CliTransport:
         jobs: list[Record] = json.loads(self._run("squeue", "--json", "--states=all")).get("jobs", [])
         return jobs
 
+    def states(self) -> list[tuple[str, str]]:
+        # %A: the record's own id (the array's for unsplit tasks, one line per task with --array).
+        out = self._run("squeue", "--noheader", "--states=all", "--array", "--format=%A|%T")
+        return [(rid, state) for line in out.splitlines() for rid, _, state in [line.strip().partition("|")] if rid]
+
+    def records(self, ids: Iterable[str]) -> list[Record]:
+        wanted = list(ids)
+        out: list[Record] = []
+        for start in range(0, len(wanted), 500):  # argv stays short
+            chunk = ",".join(wanted[start : start + 500])
+            try:
+                out += json.loads(self._run("squeue", "--json", "--states=all", f"--jobs={chunk}")).get("jobs", [])
+            except SlurmError as exc:
+                if "Invalid job id" not in str(exc):  # one id, purged: squeue's only way to say so
+                    raise
+        return out
+
     def address(self, job_id: str, array_id: str | None, task: int | None) -> str:
         # scontrol/scancel of an array's id mean every task of it: name a task as ARRAY_TASK.
         return f"{array_id}_{task}" if array_id and task is not None else job_id
@@ -222,14 +279,14 @@ class CliTransport:
     def cancel(self, job_id: str) -> None:
         self._run("scancel", job_id)
 
-    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str) -> bool:
+    def split(self, array_id: str, indexes: Sequence[int], admin_comment: str, task_comment: str) -> bool:
         # An admin update of some tasks splits them out (an update of all of them changes the array
         # record alone, and one that changes nothing splits nothing): the array record first, then
         # every task but the last with a different value; the array record is then the last task.
         self._run("scontrol", "update", f"JobId={array_id}", f"AdminComment={admin_comment}")
         if len(indexes) > 1:
-            task_comment = f"AdminComment={admin_comment} (array task)"
-            self._run("scontrol", "update", f"JobId={array_id}_[{ranges(indexes[:-1])}]", task_comment)
+            tasks = f"JobId={array_id}_[{ranges(indexes[:-1])}]"
+            self._run("scontrol", "update", tasks, f"AdminComment={task_comment}")
         return True
 
     def annotate_ended(self, job_id: str, admin_comment: str) -> None:

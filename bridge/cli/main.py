@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from bridge.cli import sdk
 from bridge.cli.output import FORMATS
 from bridge.cli.translate import Request, detect_kind, identity, split_args, to_objects
 from bridge.config.reference import markdown
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     cfg_sub.add_parser("reference", help="print the configuration reference as Markdown")
     check = cfg_sub.add_parser("check", help="validate a configuration file")
     check.add_argument("file", type=Path)
+    sdk.register(sub)
     return parser
 
 
@@ -122,7 +124,7 @@ def _config(ns: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
-    handlers = {"translate": _translate, "config": _config, "run": _run, "rbac": _rbac}
+    handlers = {"translate": _translate, "config": _config, "run": _run, "rbac": _rbac, **sdk.HANDLERS}
     try:
         return handlers[ns.command](ns)
     except ConfigError as exc:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
-import threading
-import time
 from typing import Any
 
 from adapters.slurm.port import SlurmPort
 from adapters.slurm.transport import CliTransport, RestTransport, SlurmTransport
+from bridge.cli.daemon import run_daemon
 from bridge.config.settings import BridgeSettings
 from bridge.domain.errors import BridgeError
 from bridge.engine.reconciler import Reconciler, summary
@@ -57,7 +55,10 @@ def slurm_transport(settings: BridgeSettings) -> SlurmTransport:
 
 
 def _status(reconciler: Reconciler, port: SlurmPort) -> str:
-    return json.dumps({**summary(reconciler), "slurm_rpcs": dict(port.counted.calls), "rss_kib": _rss_kib()})
+    calls = dict(port.counted.calls)
+    return json.dumps(
+        {**summary(reconciler), "slurm_rpcs": calls, "records_read": port.view.fetched_total, "rss_kib": _rss_kib()}
+    )
 
 
 def _rss_kib() -> int:
@@ -68,37 +69,15 @@ def _rss_kib() -> int:
     return 0
 
 
-def _not_root(allow_root: bool) -> None:
+def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
     if os.geteuid() == 0 and not allow_root:
         raise BridgeError("refusing to run as root: start the daemon as the unprivileged bridge user (e.g. bbridge)")
-
-
-def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
-    _not_root(allow_root)
     port = SlurmPort(slurm_transport(settings), settings.slurm, settings.cluster)
-    kube = Kube(api_client(kubeconfig))
-    reconciler = Reconciler(port, kube, settings.site, settings.kube, settings.engine)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    reconciler.start()
-    log.info(
-        "batch-bridge slurm adapter: cluster %s, partitions %s, transport %s",
-        settings.cluster,
-        ",".join(settings.slurm.partitions),
-        settings.slurm.daemon.transport.kind,
-    )
-    while not reconciler.synced() and not stop.wait(0.1):
-        pass
-    log.info("ready: watches synced, first poll done (%s)", _status(reconciler, port))
-    last = time.monotonic()
-    while not stop.wait(1.0):
-        if time.monotonic() - last >= 60:
-            log.info("status %s", _status(reconciler, port))
-            last = time.monotonic()
-    log.info("stopping: %s", _status(reconciler, port))
-    reconciler.stop()
-    return 0
+    api = api_client(kubeconfig)
+    reconciler = Reconciler(port, Kube(api), settings.site, settings.kube, settings.engine)
+    t = settings.slurm.daemon.transport
+    describe = f"cluster {settings.cluster}, partitions {','.join(settings.slurm.partitions)}, transport {t.kind}"
+    return run_daemon("slurm", reconciler, settings.engine, api, lambda: _status(reconciler, port), describe)
 
 
 def run_htcondor(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
@@ -106,32 +85,19 @@ def run_htcondor(settings: BridgeSettings, kubeconfig: str | None, allow_root: b
     from adapters.htcondor.transport import BindingsSchedd
     from adapters.htcondor.userlog import NoUserLog, SudoUserLog, UserLog
 
-    _not_root(allow_root)
+    if os.geteuid() == 0 and not allow_root:
+        raise BridgeError("refusing to run as root: start the daemon as the unprivileged bridge user (e.g. bbridge)")
     daemon = settings.htcondor.daemon
     if daemon.condor_config:
         os.environ["CONDOR_CONFIG"] = daemon.condor_config  # read when the bindings load
     ul = daemon.user_log
     userlog: UserLog = SudoUserLog(ul.sudo, ul.helper, ul.timeout_s) if ul.mode == "sudo" else NoUserLog()
     port = CondorPort(BindingsSchedd(daemon.schedd), settings.htcondor, settings.cluster, userlog)
-    reconciler = Reconciler(port, Kube(api_client(kubeconfig)), settings.site, settings.kube, settings.engine)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    reconciler.start()
-    log.info("batch-bridge htcondor adapter: cluster %s, schedd %s, manager %s", settings.cluster,
-             daemon.schedd or "(local)", daemon.manager)  # fmt: skip
+    api = api_client(kubeconfig)
+    reconciler = Reconciler(port, Kube(api), settings.site, settings.kube, settings.engine)
 
     def status() -> str:
         return json.dumps({**summary(reconciler), "schedd_rpcs": dict(port.counted.calls), "rss_kib": _rss_kib()})
 
-    while not reconciler.synced() and not stop.wait(0.1):
-        pass
-    log.info("ready: watches synced, first poll done (%s)", status())
-    last = time.monotonic()
-    while not stop.wait(1.0):
-        if time.monotonic() - last >= 60:
-            log.info("status %s", status())
-            last = time.monotonic()
-    log.info("stopping: %s", status())
-    reconciler.stop()
-    return 0
+    describe = f"cluster {settings.cluster}, schedd {daemon.schedd or '(local)'}, manager {daemon.manager}"
+    return run_daemon("htcondor", reconciler, settings.engine, api, status, describe)

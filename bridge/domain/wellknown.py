@@ -42,3 +42,7 @@ SCRATCH_MOUNT: Final = "/scratch"  # per-job emptyDir
 KEY_ENTRYPOINT: Final = "entrypoint.sh"
 KEY_SCRIPT: Final = "script"
 KEY_ARRAY_INDEXES: Final = "array-indexes"
+KEY_SRUN: Final = "srun"  # Slurm jobs: srun for steps inside the pod, on PATH from BIN_DIR
+BIN_DIR: Final = f"{CONFIG_MOUNT}/bin"
+# Where a file is mounted, when not at CONFIG_MOUNT/<key> (a directory of commands only, for PATH).
+FILE_PATHS: Final = {KEY_SRUN: f"bin/{KEY_SRUN}"}

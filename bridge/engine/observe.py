@@ -1,7 +1,7 @@
 """What the watch shows of one batch job, reduced to the few facts the state machine needs (pure).
 
-``summarise_job``/``summarise_pod`` keep a handful of fields of each object (the reflectors store only
-these), ``observe`` combines a Job and its pod into one Observation, and ``outcome_of`` turns a
+``summarise_job``/``summarise_pod``/``summarise_event`` keep a handful of fields of each object (the
+reflectors store only these), ``observe`` combines a Job and its pod into one Observation, and ``outcome_of`` turns a
 terminal Observation into the Outcome the batch system is told. The pod's own status decides first
 (it arrives before the Job controller's condition); the Job's conditions cover pods already gone.
 """
@@ -23,6 +23,8 @@ IMAGE_WAIT_REASONS = frozenset(
     {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError"}
 )
 _HOPELESS_AT_ONCE = frozenset({"InvalidImageName", "ErrImageNeverPull"})
+# Admission refusals name the policy first and say why last: keep the whole of a typical one.
+EVENT_TEXT = 400
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,19 @@ class PodSummary:
     term_reason: str | None = None
     started: str | None = None
     finished: str | None = None
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """A Warning event about one of the bridge's Jobs or pods: why a pod is not created or not starting
+    (FailedCreate from an admission policy or a quota, FailedMount of site storage) shows nowhere else."""
+
+    namespace: str
+    kind: str  # "Job" or "Pod"
+    name: str  # the object's name
+    reason: str
+    message: str
+    at: str
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,23 @@ def summarise_pod(obj: Obj) -> PodSummary:
     )
 
 
+def summarise_event(obj: Obj, prefix: str) -> EventSummary | None:
+    """The event if it is a Warning about a Job or pod named ``prefix``... (the bridge's names), else None."""
+    target = obj.get("involvedObject") or {}
+    name = str(target.get("name") or "")
+    if obj.get("type") != "Warning" or target.get("kind") not in ("Job", "Pod") or not name.startswith(prefix):
+        return None
+    meta = obj.get("metadata") or {}
+    return EventSummary(
+        namespace=str(target.get("namespace") or meta.get("namespace") or ""),
+        kind=str(target["kind"]),
+        name=name,
+        reason=str(obj.get("reason") or ""),
+        message=_short(str(obj.get("message") or obj.get("note") or ""), EVENT_TEXT),
+        at=str(obj.get("lastTimestamp") or obj.get("eventTime") or meta.get("creationTimestamp") or ""),
+    )
+
+
 def _age_s(stamp: str, now: datetime) -> float:
     try:
         return (now - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
@@ -147,11 +179,16 @@ def _age_s(stamp: str, now: datetime) -> float:
         return 0.0
 
 
-def _pending_reason(pod: PodSummary | None) -> str:
+def _pending_reason(pod: PodSummary | None, warning: EventSummary | None) -> str:
+    said = f": {warning.reason}: {warning.message}" if warning else ""
     if pod is None:
-        return "k8s Pending: waiting for the pod to be created"
+        return (
+            _short(f"k8s Pending: no pod yet{said}", EVENT_TEXT)
+            if said
+            else "k8s Pending: waiting for the pod to be created"
+        )
     if pod.waiting:
-        return _short(f"k8s Pending: {pod.waiting}" + (f": {pod.message}" if pod.message else ""))
+        return _short(f"k8s Pending: {pod.waiting}" + (f": {pod.message}" if pod.message else said), EVENT_TEXT)
     if pod.unschedulable:
         return _short(f"k8s Pending: {pod.message}")
     if pod.node:
@@ -159,8 +196,15 @@ def _pending_reason(pod: PodSummary | None) -> str:
     return "k8s Pending: waiting for a node"
 
 
-def observe(job: JobSummary | None, pod: PodSummary | None, now: datetime, image_pull_timeout_s: float) -> Observation:
-    """The phase of one batch job (or array task) from its Job and its newest pod."""
+def observe(
+    job: JobSummary | None,
+    pod: PodSummary | None,
+    now: datetime,
+    image_pull_timeout_s: float,
+    warning: EventSummary | None = None,
+) -> Observation:
+    """The phase of one batch job (or array task) from its Job, its newest pod and the newest Warning
+    event about either (for the pending reason only)."""
     if job is None or (job.deleting and not job.conditions):
         return Observation(KubePhase.ABSENT)
     if pod is not None and pod.phase == "Succeeded":
@@ -178,7 +222,7 @@ def observe(job: JobSummary | None, pod: PodSummary | None, now: datetime, image
         if pod.waiting in _HOPELESS_AT_ONCE or age >= image_pull_timeout_s:
             why = f"{pod.waiting} for {int(age)} s" if pod.waiting not in _HOPELESS_AT_ONCE else pod.waiting
             return Observation(KubePhase.FAILED, f"image could not be used ({why}): {pod.message}", job, pod)
-    return Observation(KubePhase.PENDING, _pending_reason(pod), job=job, pod=pod)
+    return Observation(KubePhase.PENDING, _pending_reason(pod, warning), job=job, pod=pod)
 
 
 # Termination reasons -> the words the user reads first.

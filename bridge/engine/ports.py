@@ -24,6 +24,7 @@ class BatchRecord:
     reported: str = ""  # the status text the batch record shows now
     running: bool = False  # the gateway side runs (the shim can be signalled)
     native: Any = None  # the adapter's own record
+    submitted: float | None = None  # submit time (epoch seconds), for the latency metrics
 
 
 class BatchPort(Protocol):

@@ -23,14 +23,26 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from bridge.domain import wellknown as wk
-from bridge.domain.errors import TranslationError
+from bridge.domain.errors import BridgeError, TranslationError
 from bridge.domain.lifecycle import Action, BatchPhase, KubePhase, Outcome, decide
+from bridge.domain.naming import dns_label
 from bridge.domain.policy import SitePolicy
 from bridge.domain.states import JobState
-from bridge.engine.observe import JobSummary, Observation, PodSummary, observe, outcome_of, summarise_job, summarise_pod
+from bridge.engine.observe import (
+    EventSummary,
+    JobSummary,
+    Observation,
+    PodSummary,
+    observe,
+    outcome_of,
+    summarise_event,
+    summarise_job,
+    summarise_pod,
+)
 from bridge.engine.ports import BatchPort, BatchRecord
 from bridge.engine.settings import EngineSettings
 from bridge.engine.workqueue import WorkQueue
@@ -39,6 +51,7 @@ from bridge.kube.objects import build_job
 from bridge.kube.reflector import Key, Reflector
 from bridge.kube.settings import KubeSettings
 from bridge.kube.storage_sync import ensure_storage
+from bridge.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +64,8 @@ class _Memo:
     reported: str = ""
     report_at: float = 0.0
     signal_at: float = 0.0
+    created_at: float = 0.0
+    finished_at: float | None = None  # when the pod finished (epoch), until the batch record is final
 
 
 @dataclass
@@ -75,6 +90,23 @@ def _signature(rec: BatchRecord) -> tuple[object, ...]:
     return (rec.phase, rec.outcome_known, rec.reported, rec.running, rec.kube_id, rec.index)
 
 
+# The batch phases as an admin reads them (batch_bridge_jobs{state}).
+_STATE_OF: dict[BatchPhase, str] = {
+    BatchPhase.WAITING: "waiting",
+    BatchPhase.DOOMED: "waiting",
+    BatchPhase.READY: "kubernetes_pending",
+    BatchPhase.RELEASED: "running",
+    BatchPhase.FINAL: "final",
+}
+
+
+def _epoch(stamp: str | None) -> float | None:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
+    except ValueError:
+        return None
+
+
 def refusal(exc: TranslationError) -> Outcome:
     return Outcome(state=JobState.FAILED, exit_code=1, reason=f"refused by batch-bridge: {exc}")
 
@@ -88,6 +120,7 @@ class Reconciler:
         kube_settings: KubeSettings,
         settings: EngineSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
     ) -> None:
         self.port, self.kube, self.policy, self.kube_settings, self.settings = (
             port,
@@ -97,16 +130,22 @@ class Reconciler:
             settings,
         )
         self.clock = clock
+        self.metrics = metrics or Metrics()
+        self._source = port.source.value
         self.queue = WorkQueue()
         self.stats = Stats()
         self.stop_event = threading.Event()
         self.polled = threading.Event()
+        self.last_poll_ok = 0.0  # monotonic time of the last poll that reached the batch system
         self._lock = threading.Lock()
         self._records: dict[str, BatchRecord] = {}
         self._by_kube_id: dict[str, list[str]] = {}
         self._memo: dict[str, _Memo] = defaultdict(_Memo)
         self._jobs_by_source: dict[str, Key] = {}
         self._pods_by_job: dict[tuple[str, str], set[Key]] = defaultdict(set)
+        # Reverse maps: a deletion finds its entries without scanning every job (10,000 tracked).
+        self._source_of_job: dict[Key, str] = {}
+        self._job_of_pod: dict[Key, tuple[str, str]] = {}
         self._orphan_polls: dict[str, int] = defaultdict(int)
         self._storage_ready: set[str] = set()
         self._signatures: dict[str, tuple[object, ...]] = {}
@@ -129,6 +168,17 @@ class Reconciler:
             Reflector("pods", kube.lister("pods", ns), selector, summarise_pod, self._pod_changed, ns)
             for ns in namespaces
         ]
+        # Warning events are advisory (pending reasons): not part of synced(), so a missing grant or a
+        # slow events watch never stops the bridge. Events carry no labels: selected by name prefix.
+        ours = partial(summarise_event, prefix=dns_label(f"{port.source.value}-{port.cluster}") + "-")
+        self.events: list[Reflector[EventSummary]] = [
+            Reflector(
+                "events", kube.lister("events", ns), "", ours, self._event_changed, ns, field_selector="type=Warning"
+            )
+            for ns in namespaces
+        ]
+        self._warnings: dict[tuple[str, str, str], tuple[Key, EventSummary]] = {}  # (ns, kind, name) -> newest
+        self._warned: dict[Key, tuple[str, str, str]] = {}  # event -> what it is about
         self._threads: list[threading.Thread] = []
 
     # --- watch callbacks -------------------------------------------------------------------------
@@ -136,11 +186,12 @@ class Reconciler:
         with self._lock:
             if job is not None and job.source_id:
                 self._jobs_by_source[job.source_id] = key
+                self._source_of_job[key] = job.source_id
             elif job is None:
-                for sid, k in list(self._jobs_by_source.items()):
-                    if k == key:
-                        del self._jobs_by_source[sid]
-                        self._wake(sid)
+                sid = self._source_of_job.pop(key, None)
+                if sid is not None and self._jobs_by_source.get(sid) == key:
+                    del self._jobs_by_source[sid]
+                    self._wake(sid)
                 return
         if job is not None:
             self._wake(job.source_id)
@@ -148,15 +199,44 @@ class Reconciler:
     def _pod_changed(self, key: Key, pod: PodSummary | None) -> None:
         with self._lock:
             if pod is None:
-                for pods in self._pods_by_job.values():
+                owner = self._job_of_pod.pop(key, None)
+                if owner is not None and (pods := self._pods_by_job.get(owner)) is not None:
                     pods.discard(key)
+                    if not pods:
+                        del self._pods_by_job[owner]
             else:
+                self._job_of_pod[key] = (pod.namespace, pod.job_name)
                 self._pods_by_job[(pod.namespace, pod.job_name)].add(key)
         job_key = (key[0], pod.job_name) if pod else None
         if job_key is not None:
             job = self._job(job_key)
             if job is not None:
                 self._wake(job.source_id)
+
+    def _event_changed(self, key: Key, event: EventSummary | None) -> None:
+        with self._lock:
+            if event is None:
+                gone = self._warned.pop(key, None)
+                if gone is not None and self._warnings.get(gone, (None,))[0] == key:
+                    del self._warnings[gone]
+                return
+            target = (event.namespace, event.kind, event.name)
+            self._warned[key] = target
+            held = self._warnings.get(target)
+            if held is not None and held[1].at > event.at:
+                return
+            self._warnings[target] = (key, event)
+        job_key = (event.namespace, event.name)
+        if event.kind == "Pod" and (pod := self._pod(job_key)) is not None:
+            job_key = (pod.namespace, pod.job_name)
+        if (job := self._job(job_key)) is not None:
+            self._wake(job.source_id)
+
+    def _warning(self, job: JobSummary, pod: PodSummary | None) -> EventSummary | None:
+        with self._lock:
+            held = self._warnings.get((pod.namespace, "Pod", pod.name)) if pod else None
+            held = held or self._warnings.get((job.namespace, "Job", job.name))
+        return held[1] if held else None
 
     def _wake(self, kube_id: str) -> None:
         for key in self._by_kube_id.get(kube_id, [kube_id]):
@@ -179,11 +259,12 @@ class Reconciler:
                 keys = list(self._pods_by_job.get((job.namespace, job.name), ()))
             pods = [p for k in keys if (p := self._pod(k)) is not None and (rec.index is None or p.index == rec.index)]
             pod = max(pods, key=lambda p: p.created, default=None)
-        return observe(job, pod, self.clock(), self.settings.image_pull_timeout_s)
+        warning = self._warning(job, pod) if job is not None else None
+        return observe(job, pod, self.clock(), self.settings.image_pull_timeout_s, warning)
 
     # --- running ---------------------------------------------------------------------------------
     def start(self) -> None:
-        for r in self._reflectors():
+        for r in [*self._reflectors(), *self.events]:
             self._threads.append(r.start())
         self._threads.append(threading.Thread(target=self._poll_loop, name="poll", daemon=True))
         self._threads[-1].start()
@@ -201,15 +282,17 @@ class Reconciler:
     def stop(self) -> None:
         self.stop_event.set()
         self.queue.close()
-        for r in self._reflectors():
-            r.stop()
+        for r in [*self._reflectors(), *self.events]:
+            r.interrupt()  # stop() could wait a bookmark interval for an idle watch's next event
 
     def _poll_loop(self) -> None:
         while not self.stop_event.is_set():
             started = time.monotonic()
             try:
                 self.poll_once()
+                self.last_poll_ok = time.monotonic()
             except Exception as exc:  # the batch system may be down: keep the last view, retry
+                self.metrics.api_errors.labels(self._source, "batch").inc()
                 log.warning("batch poll failed: %s", exc)
             self.stop_event.wait(max(self.settings.poll_interval_s - (time.monotonic() - started), 0.01))
 
@@ -227,6 +310,7 @@ class Reconciler:
             previous, self._signatures = self._signatures, {r.key: _signature(r) for r in records}
         self.stats.polls += 1
         self.polled.set()
+        self._count(records)
         # Level-triggered, but only what changed is queued each poll (watch events queue their own
         # jobs); everything is queued again every resync interval.
         resync = time.monotonic() >= self._next_resync
@@ -236,6 +320,20 @@ class Reconciler:
             if resync or previous.get(rec.key) != self._signatures[rec.key]:
                 self.queue.add(rec.key)
         self._reap_orphans(set(by_kube))
+
+    def _count(self, records: list[BatchRecord]) -> None:
+        m, source = self.metrics, self._source
+        m.polls.labels(source).inc()
+        m.tracked.labels(source).set(len(records))
+        counts = dict.fromkeys(_STATE_OF.values(), 0)
+        for rec in records:
+            counts[_STATE_OF[rec.phase]] += 1
+            memo = self._memo.get(rec.key)
+            if rec.phase is BatchPhase.FINAL and memo is not None and memo.finished_at is not None:
+                m.to_final.labels(source).observe(max(time.time() - memo.finished_at, 0.0))
+                memo.finished_at = None
+        for state, n in counts.items():
+            m.jobs.labels(source, state).set(n)
 
     def _reap_orphans(self, known: set[str]) -> None:
         """A live Job whose batch job vanished for good (purged, or never ours) is deleted."""
@@ -270,6 +368,9 @@ class Reconciler:
                     self.queue.add_after(key, 0.2)
             except Exception as exc:
                 self.stats.errors += 1
+                if isinstance(exc, BridgeError):
+                    target = "kubernetes" if isinstance(exc, KubeError) else "batch"
+                    self.metrics.api_errors.labels(self._source, target).inc()
                 delay = self.queue.retry(key)
                 log.warning("job %s: %s (retry in %.1fs)", key, exc, delay, exc_info=not isinstance(exc, KubeError))
             finally:
@@ -286,8 +387,13 @@ class Reconciler:
         phase = BatchPhase.RELEASED if rec.phase is BatchPhase.READY and memo.released else rec.phase
         action = decide(phase, rec.outcome_known or memo.outcome is not None, obs.phase)
         handler: Callable[[BatchRecord, Observation, _Memo], None] = getattr(self, f"_do_{action.value}")
-        handler(rec, obs, memo)
+        with self.metrics.reconcile.labels(self._source).time():
+            handler(rec, obs, memo)
+        self.metrics.transitions.labels(self._source, action.value).inc()
         return action
+
+    def _since_submit(self, rec: BatchRecord) -> float | None:
+        return max(time.time() - rec.submitted, 0.0) if rec.submitted else None
 
     def _do_none(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         return None
@@ -324,16 +430,23 @@ class Reconciler:
             return
         if created:
             self.stats.created += 1
+            if (waited := self._since_submit(rec)) is not None:
+                self.metrics.intake.labels(self._source).observe(waited)
         else:
             self.stats.adopted += 1
-        self._do_report(rec, Observation(KubePhase.PENDING, "k8s Pending: Job created"), memo)
+        # No write to the batch system here: the watch brings the pod, and its reason is written only
+        # if it is still pending after report_settle_s (most pods start first: one write saved per job).
+        memo.created_at = time.monotonic()
 
     def _do_report(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         text = obs.reason
         now = time.monotonic()
         if not text or text in (rec.reported, memo.reported):
             return
-        wait = memo.report_at + self.settings.report_min_interval_s - now
+        wait = max(
+            memo.report_at + self.settings.report_min_interval_s - now,
+            memo.created_at + self.settings.report_settle_s - now,
+        )
         if wait > 0:
             self.queue.add_after(rec.key, wait)
             return
@@ -346,6 +459,8 @@ class Reconciler:
         memo.released = True
         memo.reported = text
         self.stats.released += 1
+        if (waited := self._since_submit(rec)) is not None:
+            self.metrics.to_running.labels(self._source).observe(waited)
 
     def _finish(self, rec: BatchRecord, memo: _Memo, outcome: Outcome) -> None:
         self.port.finish(rec, outcome)
@@ -356,6 +471,9 @@ class Reconciler:
 
     def _do_finish(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         self._finish(rec, memo, outcome_of(obs))
+        if (ended := _epoch(obs.pod.finished if obs.pod else None)) is not None:
+            self.metrics.status_lag.labels(self._source).observe(max(time.time() - ended, 0.0))
+            memo.finished_at = ended
 
     def _do_lost(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         reason = "NODE_FAIL: the Kubernetes Job disappeared before it finished (deleted outside batch-bridge?)"

@@ -7,6 +7,24 @@ from pydantic import Field
 from bridge.domain.ir import Model
 
 
+class LeaderSettings(Model):
+    enabled: bool = Field(
+        default=False, description="Lease-based leader election: of the replicas of one adapter, one acts."
+    )
+    namespace: str = Field(default="batch-bridge", description="Namespace of the Lease (the daemon's own).")
+    lease_name: str | None = Field(
+        default=None, description="Name of the Lease; default batch-bridge-<adapter>-<cluster>."
+    )
+    identity: str | None = Field(
+        default=None, description="This replica's name in the Lease; default $POD_NAME, else host and pid."
+    )
+    lease_s: float = Field(default=15.0, gt=0, description="A standby takes over after this long without renewal.")
+    renew_s: float = Field(default=2.0, gt=0, description="How often the leader renews the Lease.")
+    deadline_s: float = Field(
+        default=10.0, gt=0, description="A leader that cannot renew this long stops acting (and the daemon exits)."
+    )
+
+
 class EngineSettings(Model):
     poll_interval_s: float = Field(
         default=0.5, gt=0, description="One batched query of the batch system per interval (level-triggered)."
@@ -24,10 +42,21 @@ class EngineSettings(Model):
     report_min_interval_s: float = Field(
         default=2.0, ge=0, description="Least time between two pending-reason updates of one job."
     )
+    report_settle_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="A new Job's pending reason is written only once it has been pending this long "
+        "(most pods start sooner, and their jobs cost no write until release).",
+    )
     watch_namespaces: tuple[str, ...] | None = Field(
         default=None,
         description="Namespaces to watch (a Role in each suffices); None watches all (needs a ClusterRole).",
     )
+    leader: LeaderSettings = Field(default_factory=LeaderSettings, description="Leader election (HA).")
+    http_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz; 0 serves none."
+    )
+    http_host: str = Field(default="0.0.0.0", description="Address the HTTP endpoints listen on.")
     orphan_grace_polls: int = Field(
         default=3, ge=1, description="A running Kubernetes Job whose batch job is gone this many polls is deleted."
     )

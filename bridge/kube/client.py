@@ -29,12 +29,14 @@ RBAC_RULES: Final[tuple[Obj, ...]] = (
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch", "delete"]},
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]},
 )
 
 
 _LISTERS: Final = {
     "jobs": ("batch", "list_namespaced_job", "list_job_for_all_namespaces"),
     "pods": ("core", "list_namespaced_pod", "list_pod_for_all_namespaces"),
+    "events": ("core", "list_namespaced_event", "list_event_for_all_namespaces"),
 }
 
 

@@ -94,6 +94,19 @@ def _argv(job: BatchJob) -> list[str]:
     return [*payload.interpreter, f"{wk.CONFIG_MOUNT}/{wk.KEY_SCRIPT}", *payload.args]
 
 
+# The srun of Slurm jobs registers each running step here (bridge/kube/srun.sh).
+STEPS = "${TMPDIR:-/tmp}/.batch-bridge-steps"
+
+
+def _signal_target(job: BatchJob, name: str) -> str:
+    """Who gets --signal: the batch script with B:, else every running step (srun forwards it to its
+    tasks), as in Slurm; never both."""
+    sig = shlex.quote(name)
+    if job.signal is not None and job.signal.batch_only:
+        return f'kill -s {sig} "$bb_child" 2>/dev/null'
+    return f'for bb_s in {STEPS}/step.*/srun; do [ -f "$bb_s" ] && kill -s {sig} "$(cat "$bb_s")" 2>/dev/null; done'
+
+
 def _run_lines(job: BatchJob) -> list[str]:
     argv = " ".join(shlex.quote(a) for a in _argv(job))
     sig, limit = job.signal, job.time_limit_s
@@ -105,7 +118,7 @@ def _run_lines(job: BatchJob) -> list[str]:
         f"{argv} &",
         "bb_child=$!",
         "trap 'kill -TERM \"$bb_child\" 2>/dev/null' TERM",
-        f'( sleep {delay} && kill -s {shlex.quote(sig.name)} "$bb_child" 2>/dev/null ) &',
+        f"( sleep {delay} && {_signal_target(job, sig.name)} ) &",
         "bb_timer=$!",
         'wait "$bb_child"; bb_rc=$?',
         'while kill -0 "$bb_child" 2>/dev/null; do wait "$bb_child"; bb_rc=$?; done',
@@ -128,6 +141,7 @@ def render(job: BatchJob) -> str:
         *_task_lines(job),
         f'bb_node="${{{NODE_ENV}:-$(hostname)}}"',
         *runtime,
+        *([f'export PATH="{wk.BIN_DIR}:$PATH"'] if job.source is Source.SLURM else []),
         *_stream_lines(job),
         *_run_lines(job),
     ]

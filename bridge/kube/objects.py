@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib.resources import files as _package_files
 from typing import Any
 
 from bridge.domain import wellknown as wk
 from bridge.domain.errors import TranslationError
-from bridge.domain.ir import ArraySpec, BatchJob, GpuScope, Script
+from bridge.domain.ir import ArraySpec, BatchJob, GpuScope, Script, Source
 from bridge.domain.jobenv import job_variables, total_cpus, total_gpus
 from bridge.domain.naming import job_name, label_value
 from bridge.domain.policy import (
@@ -30,6 +31,16 @@ from bridge.kube.settings import KubeSettings
 
 Obj = dict[str, Any]
 CONFIG_VOLUME = "batch-bridge"
+
+
+def _compact(script: str, header: int) -> str:
+    """``script`` without its comment lines past the ``header`` first ones (it is copied into every Job)."""
+    lines = script.splitlines(keepends=True)
+    return "".join(lines[:header] + [ln for ln in lines[header:] if not ln.lstrip().startswith("#")])
+
+
+# srun for steps inside a Slurm job's pod (a package file, read once: the builder stays pure).
+SRUN = _compact(_package_files("bridge.kube").joinpath("srun.sh").read_text(), header=8)
 SCRATCH_VOLUME = "scratch"
 CONTAINER = "job"
 
@@ -208,6 +219,8 @@ def job_files(job: BatchJob, settings: KubeSettings) -> dict[str, str]:
     if settings.user_files:
         files[wk.KEY_PASSWD] = passwd_file(job)
         files[wk.KEY_GROUP] = group_file(job)
+    if job.source is Source.SLURM:
+        files[wk.KEY_SRUN] = SRUN
     return files
 
 
@@ -222,9 +235,14 @@ def _user_file_mounts(settings: KubeSettings) -> list[Obj]:
 
 def files_volume(name: str, files: dict[str, str], in_config_map: bool) -> Obj:
     if in_config_map:
-        return {"name": CONFIG_VOLUME, "configMap": {"name": name, "defaultMode": 0o555}}
-    items = [
-        {"path": key, "fieldRef": {"fieldPath": f"metadata.annotations['{wk.FILE_PREFIX}{key}']"}} for key in files
+        mapped = [{"key": key, "path": wk.FILE_PATHS.get(key, key)} for key in files]
+        return {"name": CONFIG_VOLUME, "configMap": {"name": name, "items": mapped, "defaultMode": 0o555}}
+    items: list[Obj] = [
+        {
+            "path": wk.FILE_PATHS.get(key, key),
+            "fieldRef": {"fieldPath": f"metadata.annotations['{wk.FILE_PREFIX}{key}']"},
+        }
+        for key in files
     ]
     return {"name": CONFIG_VOLUME, "downwardAPI": {"items": items, "defaultMode": 0o555}}
 

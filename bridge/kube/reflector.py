@@ -8,9 +8,11 @@ caller's ``summarise`` picks the few fields it needs, which keeps 10,000 tracked
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
@@ -37,16 +39,19 @@ class Reflector(Generic[T]):
         kind: str,
         list_call: ListCall,
         label_selector: str,
-        summarise: Callable[[Obj], T],
+        summarise: Callable[[Obj], T | None],
         on_change: Callable[[Key, T | None], None],
         namespace: str | None = None,
         watch_timeout_s: int = 240,
         page_size: int = 500,
+        field_selector: str = "",
     ) -> None:
+        """``summarise`` may return None for an object not worth keeping (it is treated as absent)."""
         self.kind = kind
         self._call = list_call
         self._args: tuple[str, ...] = (namespace,) if namespace else ()
         self._selector = label_selector
+        self._fields = {"field_selector": field_selector} if field_selector else {}
         self._summarise = summarise
         self._on_change = on_change
         self._timeout = watch_timeout_s
@@ -82,6 +87,20 @@ class Reflector(Generic[T]):
         if response is not None:
             response.close()
 
+    def interrupt(self) -> None:
+        """Stop at once: shut the watch's socket down, so a read blocked in SSL returns now.
+
+        ``stop()`` closes the response, which waits for the reading thread's next event (up to a
+        bookmark interval); a process exiting with a daemon thread still inside an SSL read can
+        abort (SIGABRT, seen with the SDK's CLI). Call this, then join the thread.
+        """
+        self.stopping.set()
+        connection = getattr(self._response, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     def run(self) -> None:
         delay = 0.2
         while not self.stopping.is_set():
@@ -105,12 +124,13 @@ class Reflector(Generic[T]):
         token: str | None = None
         version = ""
         while True:
-            kwargs: dict[str, Any] = {"label_selector": self._selector, "limit": self._page}
+            kwargs: dict[str, Any] = {"label_selector": self._selector, "limit": self._page, **self._fields}
             if token:
                 kwargs["_continue"] = token
             data = json.loads(self._call(*self._args, _preload_content=False, **kwargs).data)
             for obj in data.get("items") or []:
-                fresh[_key(obj)] = self._summarise(obj)
+                if (summary := self._summarise(obj)) is not None:
+                    fresh[_key(obj)] = summary
             meta = data.get("metadata") or {}
             version = meta.get("resourceVersion") or version
             token = meta.get("continue")
@@ -130,6 +150,7 @@ class Reflector(Generic[T]):
         response = self._call(
             *self._args,
             label_selector=self._selector,
+            **self._fields,
             watch=True,
             resource_version=version,
             allow_watch_bookmarks=True,
@@ -155,13 +176,13 @@ class Reflector(Generic[T]):
         if kind == "BOOKMARK":
             return version
         key = _key(obj)
-        if kind == "DELETED":
+        summary = self._summarise(obj) if kind != "DELETED" else None
+        if summary is None:
             with self._lock:
                 existed = self._store.pop(key, None) is not None
             if existed:
                 self._on_change(key, None)
             return version
-        summary = self._summarise(obj)
         with self._lock:
             changed = self._store.get(key) != summary
             self._store[key] = summary

@@ -198,6 +198,79 @@ def test_a_shim_killed_by_its_owner_is_flagged(slurm_bridge: SlurmBridge) -> Non
     slurm_bridge.wait_kube_gone(job)
 
 
+def test_a_script_too_big_for_extra_runs_and_a_huge_one_is_refused_at_submit(slurm_bridge: SlurmBridge) -> None:
+    """slurmctld keeps at most 1024 bytes of Extra: a bigger script travels after the marker in
+    AdminComment until the job is taken in; one beyond the bridge's limit is refused by sbatch."""
+    alice = slurm_bridge.slurm.users["alice"]
+    filler = "".join(f"# line {i:04d} of a long header, as generated scripts have\n" for i in range(200))
+    job = slurm_bridge.submit("alice", _script(filler + "echo big-script-ran", "-t 5"), cwd=alice.home)
+    rec = slurm_bridge.slurm.wait_sacct(job, ["COMPLETED"], timeout=120)
+    assert rec["ExitCode"] == "0:0"
+    assert (Path(alice.home) / f"slurm-{job}.out").read_text() == "big-script-ran\n"
+    assert "batch-bridge-script" not in rec["AdminComment"]  # replaced by the bridge's own status
+    huge = _script("# x\n" * 20000 + "true", "-t 5")
+    proc = slurm_bridge.slurm.run("alice", "sbatch", "--partition=k8s", input=huge, check=False)
+    assert proc.returncode != 0 and "too large for partition k8s" in proc.stderr, proc.stderr
+
+
+def test_srun_steps_inside_the_job_and_what_workflow_tools_emit(slurm_bridge: SlurmBridge) -> None:
+    """srun runs its step in the pod (ranks, step ids, per-task files, exit status); --wckey and
+    --open-mode=append (submitit) and --wrap (Snakemake) are taken with Slurm's meaning."""
+    alice = slurm_bridge.slurm.users["alice"]
+    body = (
+        "srun -o task-%j-%s-%t.out sh -c 'echo rank=$SLURM_PROCID of=$SLURM_NTASKS step=$SLURM_STEP_ID job=$SLURM_JOB_ID'\n"
+        "srun sh -c 'exit 3'; echo second=$?\n"
+    )
+    job = slurm_bridge.submit(
+        "alice", _script(body, "-t 5", "-n 2", "--wckey=submitit", "--open-mode=append"), cwd=alice.home
+    )
+    rec = slurm_bridge.slurm.wait_sacct(job, ["COMPLETED"], timeout=120)
+    assert rec["ExitCode"] == "0:0"
+    home = Path(alice.home)
+    for rank in (0, 1):
+        text = (home / f"task-{job}-0-{rank}.out").read_text()
+        assert text == f"rank={rank} of=2 step=0 job={job}\n", text
+    log = (home / f"slurm-{job}.out").read_text()
+    assert "second=3" in log and "srun: error:" in log and "task 0: Exited with exit code 3" in log, log
+    wckey = slurm_bridge.slurm.run("alice", "sacct", "-X", "-n", "-P", "-j", str(job), "-o", "WCKey").stdout
+    assert wckey.strip() == "submitit"
+    wrapped = slurm_bridge.slurm.sbatch(
+        "alice", "", "--partition=k8s", "-t", "5", "--wrap=echo wrapped $SLURM_JOB_ID", cwd=alice.home
+    )
+    assert slurm_bridge.slurm.wait_sacct(wrapped, ["COMPLETED"], timeout=120)["ExitCode"] == "0:0"
+    assert (home / f"slurm-{wrapped}.out").read_text() == f"wrapped {wrapped}\n"
+
+
+FORGE = (
+    "import ctypes, sys\n"
+    "lib = ctypes.CDLL('/usr/lib/x86_64-linux-gnu/slurm-wlm/libslurmfull.so', mode=ctypes.RTLD_GLOBAL)\n"
+    "lib.slurm_init(None)\n"
+    "sys.exit(lib.slurm_complete_job(int(sys.argv[1]), 0))\n"
+)
+
+
+def test_an_outcome_forged_through_libslurm_is_flagged(slurm_bridge: SlurmBridge) -> None:
+    """The owner may complete her own job through libslurm (slurm_complete_job, exit 0) while its pod
+    still runs: sacct then says COMPLETED 0:0, which the bridge never wrote, and the record says so."""
+    alice = slurm_bridge.slurm.users["alice"]
+    job = slurm_bridge.submit("alice", _script("sleep 300", "-t 10"), cwd=alice.home)
+    slurm_bridge.slurm.wait_state(job, ["RUNNING"], timeout=90)
+    slurm_bridge.slurm.run("alice", "python3", "-c", FORGE, str(job))
+    rec = slurm_bridge.slurm.wait_sacct(job, timeout=60)
+    assert (rec["State"], rec["ExitCode"]) == ("COMPLETED", "0:0")  # the forgery itself
+    assert "done=" not in rec["AdminComment"]
+    flag = {
+        "rest": "no outcome yet: if the job ends before batch-bridge writes one",
+        "cli": "ended without batch-bridge",
+    }
+    wait_until(
+        f"job {job} flagged in sacct",
+        lambda: flag[slurm_bridge.transport] in (slurm_bridge.slurm.sacct(job) or {}).get("AdminComment", "") or None,
+        60,
+    )
+    slurm_bridge.wait_kube_gone(job)  # and its pod does not run on
+
+
 def test_array_with_mixed_exit_codes_and_throttle(slurm_bridge: SlurmBridge) -> None:
     alice = slurm_bridge.slurm.users["alice"]
     body = (

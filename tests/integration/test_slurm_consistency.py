@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from adapters.slurm import marker as mk
-from adapters.slurm.record import parse_payload, to_ir
+from adapters.slurm.record import parse_payload, payload_text, to_ir
 from adapters.slurm.settings import SlurmSettings
 from adapters.slurm.translate import SubmitContext, translate
 from adapters.slurm.transport import RestTransport
@@ -52,7 +52,7 @@ def test_daemon_ir_equals_translate_ir(slurm_bridge: SlurmBridge, script: Path) 
         token = slurm.endpoints["jwt"]["bbridge"]
         transport = RestTransport(slurm.rest_url, "bbridge", token)
         (rec,) = [r for r in transport.jobs() if r["job_id"] == job]
-        payload = parse_payload(rec["extra"])
+        payload = parse_payload(payload_text(rec))
         assert payload is not None and payload.script == body
         marker = mk.parse(rec["admin_comment"])
         assert marker is not None and marker.begin == 0

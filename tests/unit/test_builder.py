@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,16 @@ def _run(
     build_job(job, POLICY.model_copy(update={"storage": (here,)}), KubeSettings())  # the policy accepts it
     files = job_files(job, KubeSettings())
     for name, text in files.items():
-        (mount / name).write_text(text.replace(wk.CONFIG_MOUNT + "/", f"{mount}/"))
-    run_env = {"PATH": os.environ["PATH"], "BATCH_BRIDGE_NODE_NAME": "node7", **(env or {})}
+        path = mount / wk.FILE_PATHS.get(name, name)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text.replace(wk.CONFIG_MOUNT + "/", f"{mount}/"))
+        path.chmod(0o555)
+    run_env = {
+        "PATH": os.environ["PATH"],
+        "BATCH_BRIDGE_NODE_NAME": "node7",
+        "TMPDIR": str(tmp_path),
+        **(env or {}),
+    }
     if index is not None:
         run_env["JOB_COMPLETION_INDEX"] = str(index)
     return subprocess.run(
@@ -151,11 +160,27 @@ def test_entrypoint_reports_unwritable_output(tmp_path: Path) -> None:
     assert "cannot open output file" in proc.stderr
 
 
-def test_entrypoint_signal_timer_reaches_the_script(tmp_path: Path) -> None:
-    body = "#!/bin/sh\n#SBATCH -t 1 --signal=USR1@59\ntrap 'echo got-usr1; exit 7' USR1\nwhile :; do sleep 0.1; done\n"
+def test_entrypoint_signal_timer_with_b_reaches_the_script(tmp_path: Path) -> None:
+    body = (
+        "#!/bin/sh\n#SBATCH -t 1 --signal=B:USR1@59\ntrap 'echo got-usr1; exit 7' USR1\nwhile :; do sleep 0.1; done\n"
+    )
     proc = _run(tmp_path, body)
     assert proc.returncode == 7
     assert (tmp_path / "work" / "slurm-42.out").read_text() == "got-usr1\n"
+
+
+def test_entrypoint_signal_timer_without_b_reaches_the_steps_not_the_script(tmp_path: Path) -> None:
+    task = "trap 'echo task-got-usr1; exit 5' USR1; while :; do sleep 0.1; done"
+    body = (
+        "#!/bin/sh\n#SBATCH -t 1 --signal=USR1@59\n"
+        "trap 'echo script-got-usr1' USR1\n"
+        f"srun sh -c {shlex.quote(task)}\n"
+        "echo srun=$?\n"
+    )
+    proc = _run(tmp_path, body)
+    assert proc.returncode == 0
+    out = (tmp_path / "work" / "slurm-42.out").read_text()
+    assert "task-got-usr1\n" in out and "srun=5\n" in out and "script-got" not in out, out
 
 
 def test_production_storage_table_gives_csi_and_pvc_volumes() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from bridge.domain.lifecycle import KubePhase
 from bridge.domain.states import JobState
-from bridge.engine.observe import observe, outcome_of, summarise_job, summarise_pod
+from bridge.engine.observe import observe, outcome_of, summarise_event, summarise_job, summarise_pod
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -109,3 +109,41 @@ def test_disrupted_pod_of_a_requeue_job_waits_for_its_replacement() -> None:
     pod = _pod("Failed", conditions=[{"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}])
     assert observe(job, pod, NOW, 60).phase is KubePhase.PENDING
     assert outcome_of(observe(_job(), pod, NOW, 60)).state is JobState.NODE_FAIL
+
+
+def _event(kind: str, name: str, reason: str, message: str, type_: str = "Warning", prefix: str = "slurm-lab-") -> Any:
+    return summarise_event(
+        {
+            "metadata": {"name": f"{name}.1", "namespace": "batch"},
+            "involvedObject": {"kind": kind, "name": name, "namespace": "batch"},
+            "type": type_,
+            "reason": reason,
+            "message": message,
+            "lastTimestamp": "2026-12-01T12:00:00Z",
+        },
+        prefix=prefix,
+    )
+
+
+def test_only_warnings_about_the_bridges_jobs_and_pods_are_kept() -> None:
+    assert _event("Job", "slurm-lab-7-abc", "FailedCreate", "forbidden") is not None
+    assert _event("Job", "slurm-lab-7-abc", "SuccessfulCreate", "made", type_="Normal") is None
+    assert _event("Job", "someone-elses", "FailedCreate", "forbidden") is None
+    assert _event("Node", "slurm-lab-7-abc", "Rebooted", "x") is None
+
+
+def test_a_job_whose_pod_cannot_be_created_says_why() -> None:
+    warning = _event("Job", "slurm-lab-7-abc", "FailedCreate", 'pods "x" is forbidden: denied by site policy')
+    obs = observe(_job(), None, NOW, 300, warning)
+    assert obs.phase is KubePhase.PENDING
+    assert obs.reason == 'k8s Pending: no pod yet: FailedCreate: pods "x" is forbidden: denied by site policy'
+    assert observe(_job(), None, NOW, 300).reason == "k8s Pending: waiting for the pod to be created"
+
+
+def test_a_pod_that_cannot_mount_its_storage_says_why() -> None:
+    warning = _event("Pod", "j-x", "FailedMount", "MountVolume.SetUp failed for volume pnfs", prefix="j-")
+    waiting: dict[str, Any] = {
+        "containerStatuses": [{"name": "job", "state": {"waiting": {"reason": "ContainerCreating"}}}]
+    }
+    obs = observe(_job(), _pod("Pending", **waiting), NOW, 300, warning)
+    assert obs.reason == "k8s Pending: ContainerCreating: FailedMount: MountVolume.SetUp failed for volume pnfs"

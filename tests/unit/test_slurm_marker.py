@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.slurm import marker as mk
-from adapters.slurm.record import parse_payload
+from adapters.slurm.record import parse_payload, payload_text
 from bridge.domain.lifecycle import Outcome
 from bridge.domain.states import JobState
 
@@ -71,3 +71,16 @@ def test_payload_without_args_and_broken_payloads() -> None:
     assert parse_payload("") is None
     assert parse_payload("something else") is None
     assert parse_payload("batch-bridge-script v1 args=1 out=zz\nnothex\n") is None
+
+
+def test_a_payload_too_big_for_extra_follows_the_marker_and_stays_out_of_its_text() -> None:
+    script = "#!/bin/sh\n" + "echo ']' done=COMPLETED exit=0\n" * 100
+    payload = "batch-bridge-script v1 args=0 out= err= in= dir=\n" + script
+    comment = "batch-bridge[v1 b=0] queued for Kubernetes\n" + payload
+    marker = mk.parse(comment)
+    assert marker is not None and marker.text == "queued for Kubernetes" and not marker.outcome_known
+    assert payload_text({"admin_comment": comment, "extra": ""}) == payload
+    assert payload_text({"admin_comment": "batch-bridge[v1 b=0] x", "extra": payload}) == payload
+    assert payload_text({"admin_comment": "batch-bridge[v1 b=0] x", "extra": ""}) is None
+    p = parse_payload(payload_text({"admin_comment": comment}))
+    assert p is not None and p.script == script

@@ -164,3 +164,52 @@ def test_invalid_variable_names_are_not_passed() -> None:
     assert len(job.warnings) == 2
     with pytest.raises(TranslationError, match="NAME=value"):
         sbatch(script("--export='A B=1'"))
+
+
+# What workflow tools emit (submitit, Snakemake's slurm executor, law), accepted with Slurm's meaning.
+SUBMITIT = """#!/bin/bash
+
+# Parameters
+#SBATCH --cpus-per-task=1
+#SBATCH --error=/lab/gpfs/home/alice/log/%j_0_log.err
+#SBATCH --job-name=submitit
+#SBATCH --mem=1GB
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=1
+#SBATCH --open-mode=append
+#SBATCH --output=/lab/gpfs/home/alice/log/%j_0_log.out
+#SBATCH --partition=k8s
+#SBATCH --signal=USR2@90
+#SBATCH --time=5
+#SBATCH --wckey=submitit
+
+# command
+export SUBMITIT_EXECUTOR=slurm
+srun --unbuffered --output /lab/gpfs/home/alice/log/%j_%t_log.out --error /lab/gpfs/home/alice/log/%j_%t_log.err \\
+  /lab/gpfs/home/alice/venv/bin/python -u -m submitit.core._submit /lab/gpfs/home/alice/log
+"""
+
+
+def test_a_submitit_script_translates_with_its_wckey_signal_and_open_mode() -> None:
+    job = sbatch(SUBMITIT, settings=SlurmSettings(partitions=("k8s",)))
+    assert [(e.name, e.value) for e in job.extensions] == [("wckey", "submitit")]
+    assert job.signal is not None and (job.signal.name, job.signal.seconds_before, job.signal.batch_only) == (
+        "USR2",
+        90,
+        False,
+    )
+    assert job.io.open_mode is OpenMode.APPEND
+    assert not any("wckey" in w for w in job.warnings)
+
+
+def test_wrap_is_the_script_sbatch_writes() -> None:
+    job = sbatch("", argv=["--wrap=python3 -c 'print(1)'", "-t", "5"])
+    assert isinstance(job.payload, Script)
+    assert job.payload.body == "#!/bin/sh\n# This script was created by sbatch --wrap.\n\npython3 -c 'print(1)'\n"
+    assert job.time_limit_s == 300
+
+
+def test_mail_options_are_kept_with_a_recorded_caveat() -> None:
+    job = sbatch(script("--mail-type=END", "--mail-user=alice@example.org"))
+    assert {e.name for e in job.extensions} == {"mail-type", "mail-user"}
+    assert any("no mail is sent" in w for w in job.warnings)

@@ -21,6 +21,8 @@ local HEADER = "#!/bin/sh\n"
 	.. "exec " .. site.shim .. "\n"
 	.. "# ---- batch-bridge: the submitted script follows ----\n"
 local HOLD_SECONDS = 10 * 365 * 86400
+local EXTRA_MAX = 1024      -- slurmctld's limit on Extra (24.11: "strlen(extra) too big")
+local PAYLOAD_MAX = 60000   -- AdminComment is a TEXT column (64 KiB) in slurmdbd's job table
 
 local bridged = {}
 for _, p in ipairs(site.partitions) do bridged[p] = true end
@@ -49,8 +51,9 @@ end
 
 -- What the daemon needs besides the Slurm record: the script's arguments and the user's own -o/-e/-i
 -- patterns (hex, so any byte survives), then the submitted script. It travels in the job's Extra field
--- (admins and this guard only) because slurmrestd has no batch-script endpoint; the daemon clears it
--- once the Kubernetes Job holds the script.
+-- (admins and this guard only), or after the marker in AdminComment when it is too big for Extra,
+-- because slurmrestd has no batch-script endpoint; the daemon clears both once the Kubernetes Job
+-- holds the script.
 local function hex(s)
 	if s == nil then return "" end
 	return (string.gsub(s, ".", function(c) return string.format("%02x", string.byte(c)) end))
@@ -109,12 +112,24 @@ function slurm_job_submit(job_desc, part_list, submit_uid)
 	-- The pod writes the user's output files on shared storage; slurmd would open (and truncate) them
 	-- again when the shim starts, after the pod began writing. So the shim's streams are /dev/null and
 	-- the user's patterns travel in the payload. (job_submit/lua cannot read or set --open-mode.)
-	job_desc.extra = payload(job_desc)
+	local kept = payload(job_desc)
+	if #kept > PAYLOAD_MAX then
+		return refuse(string.format("the script and its arguments are too large for partition %s (%d bytes; "
+			.. "at most %d): keep large data in files", job_desc.partition, #kept, PAYLOAD_MAX))
+	end
+	local marker = string.format("batch-bridge[v1 b=%d] queued for Kubernetes", begin)
+	-- slurmctld takes at most 1024 bytes of Extra; a bigger payload follows the marker in AdminComment
+	-- (no limit there) until the daemon takes the job in and writes its own status over it.
+	if #kept <= EXTRA_MAX then
+		job_desc.extra = kept
+		job_desc.admin_comment = marker
+	else
+		job_desc.admin_comment = marker .. "\n" .. kept
+	end
 	job_desc.std_out = "/dev/null"
 	job_desc.std_err = "/dev/null"
 	job_desc.std_in = "/dev/null"
 	job_desc.begin_time = os.time() + HOLD_SECONDS
-	job_desc.admin_comment = string.format("batch-bridge[v1 b=%d] queued for Kubernetes", begin)
 	job_desc.script = HEADER .. job_desc.script
 	return slurm.SUCCESS
 end

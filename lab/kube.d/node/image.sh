@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the lab's container images without any registry, into the cache (keyed by this recipe):
-#   localhost/batch-bridge/lab-runtime:1  Debian bookworm minbase + bash, python3 (debootstrap)
+#   localhost/batch-bridge/lab-runtime:2  Debian minbase of the login node's release (the batch lab's
+#                                         chroot: trixie) + bash, python3 (debootstrap)
 #   localhost/batch-bridge/pause:lab      a static pause binary built from pause/main.go
 # Rootfs -> OCI layout (umoci insert) -> docker-archive tar (skopeo), imported later by `ctr`.
 # Prints the directory holding lab-runtime.tar and pause.tar.
@@ -11,7 +12,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=SCRIPTDIR/images.sh
 . "$HERE/images.sh"
 
-IMAGE_SUITE="${KUBE_LAB_IMAGE_SUITE:-bookworm}"
+# Worker images mirror the login nodes (docs/admin/slurm.md): tools that run the submitting
+# interpreter by its absolute path (submitit's sys.executable, a venv on site storage) find it.
+IMAGE_SUITE="${KUBE_LAB_IMAGE_SUITE:-trixie}"
 IMAGE_PACKAGES="bash,coreutils,procps,python3"
 MIRROR="${KUBE_LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 

@@ -1,0 +1,124 @@
+"""SDK figures on the lab (issue 12), as alice in a namespace of her own, jobs on the kwok nodes.
+
+- submit rate: N JobSpecs through Client.submit vs the same N Jobs (same builder, same client
+  library, same threads) created raw with create_namespaced_job, in the same run; ratio >= 0.8 wanted.
+- watch overhead: CPU seconds of this process per tracked job, status events per job, and how long
+  after the Job's completionTime (1 s resolution) the SDK saw each job final.
+- memory of a Pipeline with 10,000 steps (definition and a run's bookkeeping), traced.
+
+    .venv/bin/python benchmarks/sdk.py [--jobs 1000] [--threads 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as kclient
+
+from bridge.domain import wellknown as wk
+from bridge.engine.identity import from_nss
+from bridge.kube.objects import build_job
+from bridge.sdk import Client, JobSpec, Pipeline
+from bridge.sdk.pipeline_run import PipelineRun
+from bridge.sdk.status import JobStatus
+from tests.fixtures.sdk_lab import SdkKube, as_user, sdk_namespace
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = JobSpec.command(["true"], memory="16M", time_limit=300, working_dir="/lab/gpfs/home/alice")
+
+
+def raw_rate(lab: SdkKube, n: int, threads: int) -> float:
+    """The same Jobs the SDK makes (its builder), created raw as the admin: the ceiling."""
+    ident = from_nss("alice", 2001)
+    objects = []
+    for i in range(n):
+        ir = SPEC.to_ir(identity=ident, source_id=f"raw.{i}", cluster="raw", cwd="/lab/gpfs/home/alice", queue=None)
+        job = build_job(ir, lab.settings.site, lab.settings.kube).job
+        for meta in (job["metadata"], job["spec"]["template"]["metadata"]):
+            meta["labels"][wk.LABEL_USER] = "raw"  # outside the SDK's watch
+        objects.append(job)
+    batch: Any = kclient.BatchV1Api(lab.admin)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda o: batch.create_namespaced_job(lab.namespace, o, _preload_content=False), objects))
+    return n / (time.perf_counter() - t0)
+
+
+def sdk_rate(sdk: Client, n: int, threads: int) -> tuple[float, list[str]]:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        jobs = list(pool.map(lambda i: sdk.submit(SPEC, key=f"bench.{i}"), range(n)))
+    return n / (time.perf_counter() - t0), [j.id for j in jobs]
+
+
+def watch_overhead(sdk: Client, ids: list[str], timeout: float) -> tuple[dict[str, float], dict[str, datetime]]:
+    """Follow every job to its end through the watch; when each was first seen final (hub sink)."""
+    cpu0, events0 = time.process_time(), sdk.backend.hub.published
+    seen: dict[str, datetime] = {}
+
+    def sink(status: JobStatus) -> None:
+        if status.final:
+            seen.setdefault(status.job_id, datetime.now(UTC))
+
+    for job_id in ids:
+        sdk.backend.hub.subscribe(job_id, sink)
+    deadline = time.monotonic() + timeout
+    for job_id in ids:
+        sdk.get(job_id).wait(max(1.0, deadline - time.monotonic()))
+    figures = {
+        "cpu_ms_per_job": 1000 * (time.process_time() - cpu0) / len(ids),
+        "events_per_job": (sdk.backend.hub.published - events0) / len(ids),
+    }
+    return figures, seen
+
+
+def lag_p50(lab: SdkKube, seen: dict[str, datetime]) -> float:
+    """Seconds from each Job's completionTime (whole seconds) to the SDK seeing it final."""
+    batch: Any = kclient.BatchV1Api(lab.admin)
+    items = batch.list_namespaced_job(lab.namespace, label_selector="batch-bridge.io/user=alice").items
+    done = {f"{lab.namespace}/{j.metadata.name}": j.status.completion_time for j in items}
+    lags = [(seen[i] - done[i]).total_seconds() for i in seen if done.get(i) is not None]
+    return statistics.median(lags) if lags else float("nan")
+
+
+def pipeline_memory(steps: int) -> float:
+    tracemalloc.start()
+    p = Pipeline("big")
+    previous = None
+    for i in range(steps):
+        spec = SPEC.with_options(name=f"s{i}")
+        previous = p.step(f"s{i}", spec, after_ok=[previous] if previous and i % 100 else [])
+    run = PipelineRun(p, backend=None)  # type: ignore[arg-type]  # bookkeeping only, nothing submitted
+    run.unrun = {}
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return size / 2**20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--sdk-first", action="store_true", help="the SDK's creates before the raw ones (order bias)")
+    ns = ap.parse_args()
+    print(f"pipeline of 10,000 steps: {pipeline_memory(10_000):.1f} MiB (traced)")
+    with sdk_namespace(REPO / "examples" / "config" / "lab.yaml", prefix="sdk-bench") as lab:
+        raw = 0.0 if ns.sdk_first else raw_rate(lab, ns.jobs, ns.threads)  # as root: the admin's client
+        with as_user("alice"), Client("kubernetes", config=lab.settings, kubeconfig=lab.kubeconfig) as sdk:
+            rate, ids = sdk_rate(sdk, ns.jobs, ns.threads)
+            overhead, seen = watch_overhead(sdk, ids, timeout=600)
+        raw = raw or raw_rate(lab, ns.jobs, ns.threads)
+        overhead["lag_p50_s"] = lag_p50(lab, seen)
+        print(f"submit {ns.jobs} jobs, {ns.threads} threads: raw {raw:.0f}/s, SDK {rate:.0f}/s, ratio {rate / raw:.2f}")
+        print("watch: " + ", ".join(f"{k} {v:.2f}" for k, v in overhead.items()))
+
+
+if __name__ == "__main__":
+    main()

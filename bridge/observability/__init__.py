@@ -1,0 +1,1 @@
+"""Metrics (defined once) and the daemons' health and metrics endpoints."""

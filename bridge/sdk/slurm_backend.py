@@ -1,0 +1,159 @@
+"""Backend ``slurm``: slurmrestd with the user's own JWT, into the bridged partition.
+
+The job is the user's Slurm job (sbatch through REST): job_submit.lua holds it, the bridge daemon
+runs it on Kubernetes, and squeue/sacct tell the truth as for any sbatch. Pipelines map their edges
+to Slurm's own ``--dependency``. Status: one ``GET /jobs/`` per interval for every tracked job
+(slurmdbd once for a job slurmctld has forgotten). A keyed submit finds an earlier job of the same
+key by its comment (the user's own field: this is adoption of one's own work, not a security
+boundary).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from bridge.config.settings import BridgeSettings
+from bridge.sdk import slurm_script as sc
+from bridge.sdk.backend import Dependency, Filter, LogSource
+from bridge.sdk.errors import BackendError, JobNotFound
+from bridge.sdk.hub import StatusHub
+from bridge.sdk.identity import caller_identity
+from bridge.sdk.slurm_rest import Record, SlurmRest
+from bridge.sdk.slurm_status import number, status_of
+from bridge.sdk.spec import JobSpec
+from bridge.sdk.status import JobStatus
+
+BACKEND: Final = "slurm"
+GET_TIMEOUT_S: Final = 30.0
+
+
+def job_key(record: Record) -> str:
+    """The id the SDK uses: the array's id for its tasks, else the job's."""
+    array = number(record.get("array_job_id"))
+    return str(array or record.get("job_id"))
+
+
+class SlurmBackend:
+    name = BACKEND
+    dependencies = True
+
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        url: str | None = None,
+        token_file: str | None = None,
+        poll_interval_s: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.identity = caller_identity()
+        self.rest = SlurmRest(url or settings.slurm.daemon.transport.rest_url, self.identity.user, token_file)
+        self.partition = settings.slurm.partitions[0]
+        self.interval = poll_interval_s or max(settings.engine.poll_interval_s, 1.0)
+        self.hub = StatusHub()
+        self.polls = 0
+        self._tracked: set[str] = set()
+        self._outputs: dict[str, tuple[str, str, str, int]] = {}  # id -> (pattern, cwd, name, first index)
+        self._lock = threading.Lock()
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- submit ------------------------------------------------------------------------------------
+    def submit(self, spec: JobSpec, key: str | None = None, after: Sequence[Dependency] = ()) -> tuple[str, bool]:
+        if key is not None:
+            found = self.find({key: spec}).get(key)
+            if found is not None and not (found.final and not found.ok):
+                return found.job_id, True
+        text = sc.script(spec, self.settings.site)
+        job = sc.description(spec, cwd=os.getcwd(), partition=self.partition, key=key, after=after)
+        job_id = str(self.rest.submit(text, job))
+        first = spec.array[0] if spec.array else 0
+        self._outputs[job_id] = (job["standard_output"], job["current_working_directory"], spec.name, first)
+        self.track(job_id)
+        return job_id, False
+
+    def check(self, spec: JobSpec) -> None:
+        sc.script(spec, self.settings.site)
+
+    def find(self, specs: Mapping[str, JobSpec]) -> dict[str, JobStatus]:
+        marks = {sc.KEY_MARK + key: key for key in specs}
+        newest: dict[str, tuple[str, list[Record]]] = {}
+        for job_id, records in self._mine(self.rest.jobs()).items():
+            key = marks.get(str(records[0].get("comment") or ""))
+            if key is not None and (key not in newest or int(job_id) > int(newest[key][0])):
+                newest[key] = (job_id, records)
+        for job_id, _ in newest.values():
+            self.track(job_id)
+        return {key: status_of(job_id, records) for key, (job_id, records) in newest.items()}
+
+    def _mine(self, records: list[Record]) -> dict[str, list[Record]]:
+        grouped: defaultdict[str, list[Record]] = defaultdict(list)
+        for record in records:
+            if record.get("user_name") == self.identity.user:
+                grouped[job_key(record)].append(record)
+        return grouped
+
+    # --- status: one batched query per interval ----------------------------------------------------
+    def track(self, job_id: str) -> None:
+        with self._lock:
+            new = job_id not in self._tracked
+            self._tracked.add(job_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sdk-slurm-poll", daemon=True)
+                self._thread.start()
+        if new:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            with contextlib.suppress(BackendError):  # slurmrestd away a while: the next interval tries again
+                self.poll()
+            self._wake.wait(self.interval)
+
+    def poll(self) -> None:
+        """One query for every tracked job; slurmdbd only for a job slurmctld no longer has."""
+        self.polls += 1
+        grouped = self._mine(self.rest.jobs())
+        with self._lock:
+            tracked = list(self._tracked)
+        for job_id in tracked:
+            records = grouped.get(job_id)
+            if records is None:
+                latest = self.hub.latest(job_id)
+                if latest is not None and latest.final:
+                    continue
+                records = [r for r in self.rest.accounting(job_id) if job_key(r) == job_id]
+            if records:
+                self.hub.publish(status_of(job_id, records))
+
+    def get(self, job_id: str) -> JobStatus:
+        self.track(job_id)
+        status = self.hub.wait(job_id, lambda s: True, GET_TIMEOUT_S)
+        if status is None:
+            raise JobNotFound(f"no slurm job {job_id} of {self.identity.user}")
+        return status
+
+    def list(self, selection: Filter) -> list[JobStatus]:
+        bridged = set(self.settings.slurm.partitions)
+        found = self._mine(self.rest.jobs())
+        out = [status_of(i, r) for i, r in sorted(found.items()) if r[0].get("partition") in bridged]
+        return [s for s in out if selection.keep(s)]
+
+    def cancel(self, job_id: str) -> None:
+        self.rest.cancel(job_id)
+        self._wake.set()
+
+    # --- output ------------------------------------------------------------------------------------
+    def logs(self, job_id: str, follow: bool) -> LogSource:
+        pattern, cwd, name, first = self._outputs.get(job_id, ("slurm-%j.out", "", "", 0))
+        values = {"job": job_id, "array": job_id, "index": str(first), "name": name, "user": self.identity.user}
+        return LogSource(path=sc.expand(pattern, cwd or self.identity.home or "/", values))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()

@@ -1,0 +1,62 @@
+"""Metrics defined once, named by the Prometheus conventions, series present before their first event;
+the daemons' /metrics, /healthz and /readyz."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+
+from bridge.observability.metrics import ACTIONS, SOURCES, STATES, Metrics
+from bridge.observability.server import serve
+
+NAME = re.compile(r"^batch_bridge_[a-z]+(_[a-z]+)*$")
+
+
+def test_every_metric_is_named_batch_bridge_noun_unit() -> None:
+    families = list(Metrics().registry.collect())
+    assert all(NAME.match(f.name) for f in families), [f.name for f in families]
+    for f in families:
+        if f.type == "histogram":
+            assert f.name.endswith("_seconds"), f.name  # durations in the base unit
+        if f.type == "counter":
+            assert {s.name for s in f.samples} >= {f.name + "_total"}, f.name
+    names = {f.name for f in families}
+    assert {"batch_bridge_jobs", "batch_bridge_intake_latency_seconds", "batch_bridge_leader"} <= names
+
+
+def test_label_values_exist_before_the_first_event() -> None:
+    m = Metrics()
+    samples = {(s.name, tuple(sorted(s.labels.items()))) for f in m.registry.collect() for s in f.samples}
+    for source in SOURCES:
+        for state in STATES:
+            assert ("batch_bridge_jobs", (("source", source), ("state", state))) in samples
+        for action in ACTIONS:
+            assert ("batch_bridge_transitions_total", (("action", action), ("source", source))) in samples
+        assert ("batch_bridge_status_lag_seconds_count", (("source", source),)) in samples
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_the_endpoints_say_health_readiness_and_metrics() -> None:
+    m = Metrics()
+    state = {"ready": (False, "watches not synced")}
+    server = serve(m, lambda: state["ready"], host="127.0.0.1", port=0)
+    try:
+        port = server.server_port
+        assert _get(port, "/healthz") == (200, "ok\n")
+        assert _get(port, "/readyz") == (503, "watches not synced\n")
+        state["ready"] = (True, "")
+        assert _get(port, "/readyz") == (200, "ok\n")
+        m.intake.labels("slurm").observe(0.3)
+        code, text = _get(port, "/metrics")
+        assert code == 200 and 'batch_bridge_intake_latency_seconds_count{source="slurm"} 1.0' in text
+        assert _get(port, "/nothing")[0] == 404
+    finally:
+        server.shutdown()

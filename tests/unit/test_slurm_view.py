@@ -1,0 +1,199 @@
+"""The Slurm port's view: a light listing each poll, full records only where something may have changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from adapters.slurm.port import SlurmPort
+from adapters.slurm.view import JobView
+
+Record = dict[str, Any]
+
+
+class Slurmctld:
+    """slurmctld's job table as the two listings see it (pure data, no Slurm behaviour)."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Record] = {}
+        self.fetches: list[list[str]] = []
+        self.answer = True  # False: a fetch returns nothing (the job vanished between listing and fetch)
+
+    def add(
+        self, job_id: str, state: str = "PENDING", reason: str = "BeginTime", partition: str = "k8s", on: str = ""
+    ) -> None:
+        self.jobs[job_id] = {
+            "job_id": job_id,
+            "job_state": [state],
+            "state_reason": reason,
+            "partition": partition,
+            "dependency": on,
+        }
+
+    def states(self) -> list[tuple[str, str]]:
+        return [(j, r["job_state"][0]) for j, r in self.jobs.items()]
+
+    def records(self, ids: Iterable[str]) -> list[Record]:
+        wanted = list(ids)
+        self.fetches.append(wanted)
+        return [dict(self.jobs[i]) for i in wanted if i in self.jobs and self.answer]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def keep(rec: Record) -> Record | None:
+    return rec if rec["partition"] == "k8s" else None
+
+
+def waits_on(rec: Record) -> frozenset[str] | None:
+    if rec["job_state"] != ["PENDING"] or rec["state_reason"] == "BeginTime":
+        return None
+    return frozenset(filter(None, rec["dependency"].split(",")))
+
+
+def view_of(ctld: Slurmctld, budget: int = 100, clock: Clock | None = None) -> JobView:
+    return JobView(ctld, keep, waits_on, budget=budget, refresh_s=10.0, clock=clock or Clock())
+
+
+def test_only_new_or_changed_jobs_are_fetched() -> None:
+    ctld = Slurmctld()
+    for i in range(1, 4):
+        ctld.add(str(i))
+    view = view_of(ctld)
+    view.refresh()
+    assert sorted(ctld.fetches[-1]) == ["1", "2", "3"]
+    view.refresh()
+    assert view.fetched_last == 0
+    ctld.jobs["2"]["job_state"] = ["RUNNING"]
+    ctld.add("4")
+    view.refresh()
+    assert sorted(ctld.fetches[-1]) == ["2", "4"]
+    assert {r["job_id"]: r["job_state"] for r in view.records()}["2"] == ["RUNNING"]
+
+
+def test_a_touched_job_is_read_back_once() -> None:
+    ctld = Slurmctld()
+    ctld.add("7")
+    view = view_of(ctld)
+    view.refresh()
+    ctld.jobs["7"]["admin_comment"] = "written by the port"
+    view.touch("7")
+    view.refresh()
+    assert ctld.fetches[-1] == ["7"]
+    assert view.records()[0]["admin_comment"] == "written by the port"
+    view.refresh()
+    assert view.fetched_last == 0
+
+
+def test_another_partitions_job_is_remembered_not_refetched() -> None:
+    ctld = Slurmctld()
+    ctld.add("1", partition="debug", reason="Dependency")
+    view = view_of(ctld)
+    view.refresh()
+    view.refresh()
+    assert view.records() == [] and len(view) == 1 and view.fetched_last == 0
+
+
+def test_a_dependent_job_is_read_again_when_what_it_waits_on_moves() -> None:
+    ctld, clock = Slurmctld(), Clock()
+    ctld.add("1", state="RUNNING")
+    ctld.add("2", reason="Dependency", on="1")
+    ctld.add("3")  # held by the bridge only: its reason does not change by itself
+    view = view_of(ctld, clock=clock)
+    view.refresh()
+    clock.now += 1
+    view.refresh()
+    assert view.fetched_last == 0
+    ctld.jobs["1"]["job_state"] = ["COMPLETED"]
+    ctld.jobs["2"]["state_reason"] = "BeginTime"  # satisfied: no state change of its own
+    view.refresh()
+    assert sorted(ctld.fetches[-1]) == ["1", "2"]
+    assert {r["job_id"]: r["state_reason"] for r in view.records()}["2"] == "BeginTime"
+    clock.now += 60
+    view.refresh()
+    assert view.fetched_last == 0  # no longer waiting on Slurm
+
+
+def test_a_job_waiting_on_named_jobs_is_not_polled_while_they_do_not_move() -> None:
+    ctld, clock = Slurmctld(), Clock()
+    ctld.add("1", state="RUNNING")
+    for i in range(2, 50):
+        ctld.add(str(i), reason="Dependency", on="1")
+    view = view_of(ctld, clock=clock)
+    view.refresh()
+    for _ in range(20):  # 200 s: only the safety net would read them again, every 300 s
+        clock.now += 10
+        view.refresh()
+        assert view.fetched_last == 0
+    clock.now += 100
+    view.refresh()
+    assert view.fetched_last == 48
+
+
+def test_a_held_job_naming_no_job_is_read_again_every_refresh_s() -> None:
+    ctld, clock = Slurmctld(), Clock()
+    ctld.add("4", reason="JobHeldUser")
+    view = view_of(ctld, clock=clock)
+    view.refresh()
+    clock.now += 9
+    view.refresh()
+    assert view.fetched_last == 0
+    clock.now += 1
+    view.refresh()
+    assert ctld.fetches[-1] == ["4"]
+
+
+def test_the_budget_bounds_a_poll_and_the_rest_follow() -> None:
+    ctld = Slurmctld()
+    for i in range(1, 251):
+        ctld.add(str(i))
+    view = view_of(ctld, budget=100)
+    view.refresh()
+    assert len(ctld.fetches[-1]) == 100
+    view.refresh()
+    view.refresh()
+    assert len(view.records()) == 250
+    view.refresh()
+    assert view.fetched_last == 0
+
+
+def test_purged_jobs_leave_the_view_and_the_highest_id_stays() -> None:
+    ctld = Slurmctld()
+    ctld.add("5")
+    ctld.add("9")
+    view = view_of(ctld)
+    view.refresh()
+    del ctld.jobs["9"]
+    view.refresh()
+    assert [r["job_id"] for r in view.records()] == ["5"]
+    assert view.highest_id == 9
+
+
+def test_a_job_missing_from_its_fetch_is_fetched_again_while_listed() -> None:
+    ctld = Slurmctld()
+    ctld.add("3")
+    view = view_of(ctld)
+    ctld.answer = False
+    view.refresh()
+    assert view.records() == []
+    ctld.answer = True
+    view.refresh()
+    assert [r["job_id"] for r in view.records()] == ["3"]
+
+
+def test_the_port_names_the_jobs_a_dependency_waits_on() -> None:
+    rec = {
+        "job_state": ["PENDING"],
+        "state_reason": "Dependency",
+        "dependency": "afterok:12:13_4(unfulfilled),afterany:14_*",
+    }
+    assert SlurmPort._waits_on(rec) == frozenset({"12", "13", "14"})
+    assert SlurmPort._waits_on({**rec, "dependency": "singleton(unfulfilled)"}) == frozenset()
+    assert SlurmPort._waits_on({**rec, "state_reason": "BeginTime"}) is None
+    assert SlurmPort._waits_on({**rec, "job_state": ["RUNNING"]}) is None
