@@ -1,7 +1,7 @@
 """The HTCondor side of the engine's BatchPort: an external manager of the jobs the site selected.
 
-Each poll is a few schedd calls whatever the number of jobs: one edit per distinct pending reason
-reported since the last poll (most pending jobs share theirs), one constraint edit claims
+Each poll is a few schedd calls whatever the number of jobs: one edit per distinct deferred change
+(pending reasons, finished removals: most jobs share theirs), one constraint edit claims
 every selected idle job nobody else manages (``record.claimable``: a running, held, removed or
 already-claimed job cannot match, so two daemons or the negotiator never share one), one query reads
 every job this manager manages (a few attributes), and one reads the whole ads of the claimed jobs
@@ -74,14 +74,15 @@ class CondorPort:
         self._runs: dict[str, int] = {}  # job id -> its current run, from the last poll
         self._finished: set[str] = set()  # keys this process wrote an outcome for, until a poll shows it
         self._views: dict[str, AdView] = {}  # claimed jobs to take in: what view_of read of their whole ad
-        self._reports: dict[str, str] = {}  # pending-reason texts to write at the next poll
+        # Edits written at the next poll, batched: (condition, attributes) -> job ids.
+        self._deferred: dict[tuple[str, tuple[tuple[str, object], ...]], set[str]] = {}
         self._lock = threading.Lock()  # workers finish and report while the poll thread prunes and flushes
 
     # --- intake ----------------------------------------------------------------------------------
     def poll(self) -> list[BatchRecord]:
         now = int(self.clock())
         manager = self.daemon.manager
-        self._flush_reports()
+        self._flush()
         self.schedd.edit_where(claimable(manager), edits.claim(manager, now))
         jobs = [j for ad in self.schedd.query(managed_by(manager), KEEP) if (j := parse(_plain(ad))) is not None]
         self._read_views([j for j in jobs if j.state is State.CLAIMED])
@@ -167,23 +168,28 @@ class CondorPort:
             raise CondorError(f"job {job.job_id}: the schedd did not keep BridgeState={check!r}")
 
     def report(self, record: BatchRecord, text: str) -> None:
-        """Pending reasons are batched: every report since the last poll goes in one edit at the next."""
+        """Pending reasons are batched: written at the next poll, only on jobs still claimed (a job that
+        started or ended since keeps the status its own transition wrote)."""
         job: CondorJob = record.native
-        with self._lock:
-            self._reports[job.job_id] = text[:500]
+        self._later(job, 'BridgeState == "claimed"', {"KubernetesStatus": text[:500]})
 
-    def _flush_reports(self) -> None:
-        """One edit per distinct text (most pending jobs share theirs), each only on jobs still claimed:
-        a job that started or ended since keeps the status its own transition wrote."""
+    def _later(self, job: CondorJob, condition: str, edit: edits.Edit) -> None:
+        key = (condition, tuple(sorted(edit.items())))
         with self._lock:
-            reports, self._reports = self._reports, {}
-        by_text: dict[str, list[str]] = {}
-        for job_id, text in reports.items():
-            by_text.setdefault(text, []).append(job_id)
-        for text, ids in by_text.items():
+            for ids in self._deferred.values():
+                ids.discard(job.job_id)  # the latest deferred edit of a job wins
+            self._deferred.setdefault(key, set()).add(job.job_id)
+
+    def _flush(self) -> None:
+        """Deferred edits: one constraint edit per distinct change (most jobs share theirs), whatever
+        the number of jobs; one that no longer applies matches nothing."""
+        with self._lock:
+            deferred, self._deferred = self._deferred, {}
+        for (condition, items), ids in deferred.items():
+            if not ids:
+                continue
             which = " || ".join(f"(ClusterId == {c} && ProcId == {p})" for c, _, p in (i.partition(".") for i in ids))
-            where = f'{managed_by(self.daemon.manager)} && BridgeState == "claimed" && ({which})'
-            self.schedd.edit_where(where, {"KubernetesStatus": text})
+            self.schedd.edit_where(f"{managed_by(self.daemon.manager)} && {condition} && ({which})", dict(items))
 
     def release(self, record: BatchRecord, text: str) -> None:
         """The pod runs: JobStatus 2 with its times and place, and the execute event."""
@@ -235,7 +241,8 @@ class CondorPort:
         if job.status is Status.REMOVED:
             reason = job.remove_reason or "removed"
             self._event(job, ev.aborted(job.cluster, job.proc, now, reason))
-            self._edit(job, edits.removed(f"removed: {reason}"[:500]), check=State.REMOVED.value)
+            # Batched (a removed cluster of thousands is one edit per poll); the next poll re-reads it.
+            self._later(job, "JobStatus == 3", edits.removed(f"removed: {reason}"[:500]))
         elif job.status is Status.HELD and job.state in (State.CLAIMED, State.RUNNING):
             reason = job.hold_reason or "held"
             nth = job.holds + 1

@@ -348,6 +348,8 @@ def test_remove_and_hold_are_finished_by_audit() -> None:
     for rec in port.poll():
         assert rec.phase is BatchPhase.FINAL and not rec.outcome_known
         port.audit(rec)
+    assert "Managed" not in schedd.ads["6.0"] or schedd.ads["6.0"]["Managed"] == "External"  # written at the next poll
+    port.poll()
     assert (schedd.ads["6.0"]["Managed"], schedd.ads["6.0"]["BridgeState"]) == ("ScheddDone", "removed")
     assert (schedd.ads["6.1"]["BridgeState"], schedd.ads["6.1"]["BridgeRun"]) == ("held", 1)
     heads = [line[:17] for line in userlog.files["/lab/gpfs/home/alice/job.log"].splitlines() if line[:1].isdigit()]
@@ -472,3 +474,16 @@ def test_pending_reasons_are_batched_and_never_overwrite_a_later_transition() ->
         "k8s Pending: waiting for a node",
         "k8s Running on real-0",
     ]
+
+
+def test_a_removed_cluster_is_handed_back_in_one_edit() -> None:
+    schedd = FakeSchedd()
+    for proc in range(50):
+        schedd.add(50, proc, JobStatus=3, RemoveReason="via condor_rm (by user alice)")
+    port = _port(schedd)
+    for rec in port.poll():
+        port.audit(rec)
+    calls = len(schedd.calls)
+    port.poll()
+    assert schedd.calls[calls:] == ["edit", "edit", "query"]  # the removals, the claim, the light query
+    assert all(ad["Managed"] == "ScheddDone" for ad in schedd.ads.values())
