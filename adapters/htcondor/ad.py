@@ -11,6 +11,7 @@ import math
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from adapters.htcondor.quoting import environment_v1, environment_v2, split_v1, split_v2
@@ -77,7 +78,7 @@ ATTRIBUTES = (
     "Err", "RequestCpus", "RequestMemory", "RequestGPUs", "RequestDisk", "ContainerImage", "DockerImage",
     "WantContainer", "JobUniverse", "JobBatchName", "AcctGroup", "AccountingGroup", "JobPrio",
     "AllowedExecuteDuration", "TransferInput", "TransferExecutable", "GPUsRequireType", "UserLog",
-    "TransferOutputRemaps",
+    "TransferOutputRemaps", "QDate",
 )  # fmt: skip
 
 
@@ -249,9 +250,12 @@ def to_ir(view: AdView, ctx: AdContext, settings: CondorSettings | None = None) 
         raise TranslationError("job ad needs Cmd and an absolute Iwd")
     warnings: list[str] = list(view.warnings)
     limit = _int(view, "AllowedExecuteDuration")
+    qdate = _int(view, "QDate")
     return BatchJob(
         source=Source.HTCONDOR,
         source_id=f"{cluster_id}.{proc_id}",
+        # A schedd's QDate; the translator's placeholder (1, no schedd involved) is no submit time.
+        submit_time=datetime.fromtimestamp(qdate, UTC) if qdate and 1 < qdate < 2**32 else None,
         cluster=ctx.cluster,
         name=view.text("JobBatchName") or posixpath.basename(cmd) or "job",
         identity=ctx.identity,

@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("args", nargs="*", help="arguments for the batch script")
 
     run = sub.add_parser("run", help="run an adapter daemon (as the unprivileged bridge user)")
-    run.add_argument("adapter", choices=["slurm"], help="which front door")
+    run.add_argument("adapter", choices=["slurm", "htcondor"], help="which front door")
     run.add_argument("--config", type=Path, help="bridge configuration YAML")
     run.add_argument("--kubeconfig", help="kubeconfig of the bridge's ServiceAccount (default: in-cluster)")
     run.add_argument("--log-format", choices=["text", "json"], default="text")
@@ -88,10 +88,11 @@ def _translate(ns: argparse.Namespace) -> int:
 
 
 def _run(ns: argparse.Namespace) -> int:
-    from bridge.cli.run import run_slurm, setup_logging
+    from bridge.cli.run import run_htcondor, run_slurm, setup_logging
 
     setup_logging(ns.log_format, ns.log_level)
-    return run_slurm(load_settings(ns.config), ns.kubeconfig)
+    daemon = run_htcondor if ns.adapter == "htcondor" else run_slurm
+    return daemon(load_settings(ns.config), ns.kubeconfig)
 
 
 def _rbac(ns: argparse.Namespace) -> int:

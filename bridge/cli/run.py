@@ -1,4 +1,4 @@
-"""``batch-bridge run slurm``: the adapter daemon, until SIGTERM/SIGINT.
+"""``batch-bridge run slurm`` and ``batch-bridge run htcondor``: the adapter daemons, until SIGTERM/SIGINT.
 
 It refuses to run as root: the daemons run as the unprivileged bridge user, with the batch system's
 administrator token and the ServiceAccount's kubeconfig (or in-cluster credentials).
@@ -78,3 +78,26 @@ def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool
     t = settings.slurm.daemon.transport
     describe = f"cluster {settings.cluster}, partitions {','.join(settings.slurm.partitions)}, transport {t.kind}"
     return run_daemon("slurm", reconciler, settings.engine, api, lambda: _status(reconciler, port), describe)
+
+
+def run_htcondor(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
+    from adapters.htcondor.port import CondorPort
+    from adapters.htcondor.transport import BindingsSchedd
+    from adapters.htcondor.userlog import NoUserLog, SudoUserLog, UserLog
+
+    if os.geteuid() == 0 and not allow_root:
+        raise BridgeError("refusing to run as root: start the daemon as the unprivileged bridge user (e.g. bbridge)")
+    daemon = settings.htcondor.daemon
+    if daemon.condor_config:
+        os.environ["CONDOR_CONFIG"] = daemon.condor_config  # read when the bindings load
+    ul = daemon.user_log
+    userlog: UserLog = SudoUserLog(ul.sudo, ul.helper, ul.timeout_s) if ul.mode == "sudo" else NoUserLog()
+    port = CondorPort(BindingsSchedd(daemon.schedd), settings.htcondor, settings.cluster, userlog)
+    api = api_client(kubeconfig)
+    reconciler = Reconciler(port, Kube(api), settings.site, settings.kube, settings.engine)
+
+    def status() -> str:
+        return json.dumps({**summary(reconciler), "schedd_rpcs": dict(port.counted.calls), "rss_kib": _rss_kib()})
+
+    describe = f"cluster {settings.cluster}, schedd {daemon.schedd or '(local)'}, manager {daemon.manager}"
+    return run_daemon("htcondor", reconciler, settings.engine, api, status, describe)

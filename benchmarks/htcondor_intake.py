@@ -1,0 +1,159 @@
+"""The HTCondor adapter's figures on the lab, each against a baseline measured in the same run.
+
+Usage (root, labs up): python benchmarks/htcondor_intake.py [-n 1000] [--lat 30]
+The HTCondor daemon alone is restarted with jobs on the kwok nodes (`lab/bridge up --kwok --only
+htcondor`; the Slurm daemon is left alone). Prints:
+- intake: N idle selected jobs (one `queue N`) -> claimed and Kubernetes Jobs created, vs the same
+  client creating N Jobs directly (8 threads), as a ratio;
+- condor_submit -> R in condor_q, and pod terminal -> JobStatus 4 in the schedd (p50/p99), one job
+  at a time, observed by one clock here; and how long the move to history took;
+- schedd RPCs: the total over the run, and per job once the polls' own calls (one claim edit, one
+  or two queries each) are taken out; the daemon's RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from slurm_adapter import HOME, NS, bridge, kube, pct, raw_create_rate
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    os.environ["CONDOR_CONFIG"] = str(HOME / "batch" / "access" / "condor" / "condor" / "condor_config")
+    import htcondor
+
+REPO = Path(__file__).resolve().parents[1]
+ALICE = "/lab/gpfs/home/alice"
+
+
+def submit(n: int, sleep_s: int = 0) -> int:
+    desc = (
+        "executable = /bin/sh\n"
+        f"arguments = \"-c 'sleep {sleep_s}'\"\n"
+        "should_transfer_files = NO\n+WantKubernetes = true\n"
+        f"queue {n}\n"
+    )
+    lab = str(REPO / "lab" / "batch")
+    out = subprocess.run([lab, "as", "alice", "condor_submit"], input=desc, cwd=ALICE, capture_output=True, text=True,
+                         check=True, timeout=300).stdout  # fmt: skip
+    match = re.search(r"submitted to cluster (\d+)", out)
+    assert match, out
+    return int(match.group(1))
+
+
+def schedd() -> Any:
+    name = json.loads((HOME / "batch" / "endpoints.json").read_text())["hostname"]
+    return htcondor.Schedd(htcondor.Collector().locate(htcondor.DaemonTypes.Schedd, name))
+
+
+def statuses(s: Any, cluster: int) -> dict[int, int]:
+    return {int(a["ProcId"]): int(a["JobStatus"]) for a in s.query(f"ClusterId == {cluster}", ["ProcId", "JobStatus"])}
+
+
+def daemon_status() -> dict[str, Any]:
+    for line in reversed((HOME / "bridge" / "htcondor.log").read_text().splitlines()):
+        for word in ("stopping: ", "status ", "ready: watches synced, first poll done ("):
+            if word in line:
+                data: dict[str, Any] = json.loads(line.split(word, 1)[1].rstrip(")"))
+                return data
+    return {}
+
+
+def watch_created(batch: Any, cluster: int, n: int, deadline: float) -> list[float]:
+    seen: dict[str, float] = {}
+    sel = "batch-bridge.io/source=htcondor"
+    while len(seen) < n and time.monotonic() < deadline:
+        for j in batch.list_namespaced_job(NS, label_selector=sel).items:
+            sid = (j.metadata.annotations or {}).get("batch-bridge.io/source-id", "")
+            if sid.startswith(f"{cluster}.") and j.metadata.name not in seen:
+                seen[j.metadata.name] = time.monotonic()
+        time.sleep(0.25)
+    return sorted(seen.values())
+
+
+def intake(batch: Any, n: int) -> tuple[dict[str, float], dict[str, Any]]:
+    raw = raw_create_rate(batch, n)
+    bridge("down", "--only", "htcondor")
+    # This checkout's schedd config (the transforms that pre-claim), whatever another checkout installed.
+    subprocess.run([str(REPO / "lab" / "batch"), "up"], capture_output=True, check=True, timeout=600)
+    cluster = submit(n)
+    times: list[float] = []
+    t = threading.Thread(target=lambda: times.extend(watch_created(batch, cluster, n, time.monotonic() + 900)))
+    t.start()
+    bridge("up", "--kwok", "--only", "htcondor")
+    started = daemon_status()  # the counters at the daemon's first poll
+    t.join()
+    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    s = schedd()
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and statuses(s, cluster):
+        time.sleep(1)
+    out = {"raw_create_per_s": raw, "intake_per_s": rate, "ratio": rate / raw if raw else 0.0, "created": len(times)}
+    return out, started
+
+
+def latencies(core: Any, n: int) -> dict[str, float]:
+    s = schedd()
+    to_r, lag, hist = [], [], []
+    for _ in range(n):
+        t0 = time.monotonic()
+        cluster = submit(1, sleep_s=2)
+        while statuses(s, cluster).get(0) != 2 and time.monotonic() - t0 < 60:
+            time.sleep(0.02)
+        to_r.append(time.monotonic() - t0)
+        pod_done = None
+        while time.monotonic() - t0 < 120:
+            pods = core.list_namespaced_pod(NS, label_selector=f"batch-bridge.io/job-id={cluster}.0").items
+            if pod_done is None and any(p.status.phase in ("Succeeded", "Failed") for p in pods):
+                pod_done = time.monotonic()
+            st = statuses(s, cluster).get(0)
+            if st == 4 or st is None:
+                lag.append(time.monotonic() - (pod_done or time.monotonic()))
+                break
+            time.sleep(0.02)
+        t1 = time.monotonic()
+        while statuses(s, cluster) and time.monotonic() - t1 < 120:
+            time.sleep(0.1)
+        hist.append(time.monotonic() - t1)
+    return {
+        "submit_to_R_p50": pct(to_r, 0.5), "submit_to_R_p99": pct(to_r, 0.99),
+        "pod_end_to_status4_p50": pct(lag, 0.5), "pod_end_to_status4_p99": pct(lag, 0.99),
+        "status4_to_history_p50": pct(hist, 0.5),
+    }  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=1000)
+    ap.add_argument("--lat", type=int, default=30)
+    args = ap.parse_args()
+    batch, core = kube()
+    figures, before = intake(batch, args.n)
+    out: dict[str, Any] = {"intake": figures}
+    out["latency"] = latencies(core, args.lat)
+    bridge("down", "--only", "htcondor")
+    after = daemon_status()
+    rpcs = {k: v - before.get("schedd_rpcs", {}).get(k, 0) for k, v in after.get("schedd_rpcs", {}).items()}
+    polls = after.get("polls", 0) - before.get("polls", 0)
+    jobs = args.n + args.lat
+    per_job = {k: round((v - polls * (1 if k == "edit" else 2)) / jobs, 2) for k, v in rpcs.items()}
+    out["rpcs"] = {"total": rpcs, "polls": polls, "jobs": jobs, "per_job_besides_polls": per_job}
+    out["rss_kib"] = after.get("rss_kib")
+    bridge("up", "--only", "htcondor")  # back to the lab's default (the real node)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

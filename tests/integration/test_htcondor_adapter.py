@@ -1,0 +1,355 @@
+"""The HTCondor adapter end to end on the lab: the real condor_submit as alice and bob, the daemon
+`batch-bridge run htcondor` as bbridge (started by `lab/bridge up --only htcondor`, which never
+touches the Slurm daemon), pods on the real node; condor_q, condor_history and the user log read
+back. Every wait is a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import textwrap
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.batch_lab import CondorLab
+from tests.fixtures.bridge_lab import _run as _lab_bridge
+from tests.fixtures.kube_lab import KubeLab
+from tests.fixtures.waiting import lab_state, wait_until
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import htcondor2
+
+pytestmark = pytest.mark.integration
+NAMESPACE = "batch"
+
+
+@dataclass
+class CondorBridge:
+    condor: CondorLab
+    kube: KubeLab
+
+    @property
+    def state(self) -> Path:
+        return lab_state("bridge")
+
+    def pid(self) -> int:
+        return int((self.state / "htcondor.pid").read_text().split()[0])
+
+    def up(self) -> None:
+        _lab_bridge("up", "--only", "htcondor")
+
+    def kill9(self) -> None:
+        pid = self.pid()
+        os.kill(pid, signal.SIGKILL)
+        wait_until(f"daemon {pid} gone", lambda: not Path(f"/proc/{pid}").exists() or None, 10)
+
+    def workdir(self, user: str) -> Path:
+        """A fresh directory of ``user``'s on site storage (the same path inside the lab)."""
+        path = self.condor.users[user].home / "bb-condor" / uuid.uuid4().hex[:8]
+        self.condor.run(user, "mkdir", "-p", str(path))
+        return path
+
+    def submit(self, user: str, description: str, cwd: Path) -> int:
+        return self.condor.submit(user, textwrap.dedent(description), cwd=cwd)
+
+    def ads(self, cluster: int, where: str = "q", user: str = "root") -> list[dict[str, Any]]:
+        tool = "condor_q" if where == "q" else "condor_history"
+        extra = ["-allusers"] if where == "q" else []
+        out = self.condor.run(user, tool, *extra, str(cluster), "-json").stdout.strip()
+        return sorted(json.loads(out) if out else [], key=lambda a: int(a["ProcId"]))
+
+    def wait_history(self, cluster: int, procs: int = 1, timeout: float = 120.0) -> list[dict[str, Any]]:
+        def probe() -> list[dict[str, Any]] | None:
+            ads = self.ads(cluster, "history")
+            return ads if len(ads) >= procs else None
+
+        return wait_until(f"{procs} proc(s) of cluster {cluster} in condor_history", probe, timeout)
+
+    def wait_q(self, cluster: int, what: str, pred: Any, timeout: float = 90.0) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            ads = self.ads(cluster)
+            return ads[0] if ads and pred(ads[0]) else None
+
+        return wait_until(f"cluster {cluster}: {what}", probe, timeout)
+
+    def kube_jobs(self, job_id: str) -> list[Any]:
+        items = self.kube.batch.list_namespaced_job(
+            NAMESPACE, label_selector=f"batch-bridge.io/source=htcondor,batch-bridge.io/job-id={job_id}"
+        ).items
+        return [j for j in items if j.metadata.deletion_timestamp is None]
+
+    def events(self, log: Path) -> list[Any]:
+        return list(htcondor2.JobEventLog(str(log)).events(0))
+
+
+@pytest.fixture(scope="session")
+def condor_bridge(condor_lab: CondorLab, kube_lab: KubeLab) -> Iterator[CondorBridge]:
+    was_running = "htcondor adapter running" in _lab_bridge("status")
+    _lab_bridge("up", "--only", "htcondor")
+    yield CondorBridge(condor_lab, kube_lab)
+    if not was_running:
+        _lab_bridge("down", "--only", "htcondor")
+
+
+SITE = Path(__file__).resolve().parents[2] / "adapters" / "htcondor" / "site" / "batch-bridge.config"
+
+
+@pytest.fixture(autouse=True)
+def _site_config_installed(condor_bridge: CondorBridge) -> None:
+    """The checkout's schedd config is what the lab runs (a `lab/batch up` from a checkout without it
+    uninstalls it): reinstalled, and the schedd reconfigured, when it is not."""
+    installed = condor_bridge.condor.lab.root / "etc" / "condor" / "config.d" / "90-site-batch-bridge.config"
+    if not installed.exists() or installed.read_bytes() != SITE.read_bytes():
+        import subprocess
+
+        lab = Path(__file__).resolve().parents[2] / "lab" / "batch"
+        subprocess.run([str(lab), "up"], capture_output=True, check=True, timeout=600)
+        wait_until(
+            "the schedd to load the bridge's transforms",
+            lambda: (
+                "BridgeStrip" in condor_bridge.condor.run("root", "condor_config_val", "JOB_TRANSFORM_NAMES").stdout
+                or None
+            ),
+            30,
+        )
+
+
+def _types(events: list[Any], proc: int | None = None) -> list[int]:
+    return [int(e.type) for e in events if proc is None or e.proc == proc]
+
+
+SHELL = "executable = /bin/sh\nshould_transfer_files = NO\n+WantKubernetes = true\n"
+
+
+def test_exit_code_output_times_and_user_log(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("alice")
+    cluster = condor_bridge.submit(
+        "alice",
+        SHELL
+        + "arguments = \"-c 'echo hello $(id -un) in $PWD; exit 3'\"\noutput = out\nerror = err\nlog = job.log\nqueue\n",
+        d,
+    )
+    (ad,) = condor_bridge.wait_history(cluster)
+    assert (ad["Owner"], ad["JobStatus"], ad["ExitCode"], ad["Managed"]) == ("alice", 4, 3, "ScheddDone")
+    assert ad["QDate"] <= ad["JobStartDate"] <= ad["CompletionDate"] and ad["RemoteWallClockTime"] >= 0
+    assert ad["NumJobStarts"] == 1 and ad["RemoteHost"].endswith("@real-0")
+    assert (d / "out").read_text() == f"hello alice in {d}\n"
+    events = condor_bridge.events(d / "job.log")
+    assert _types(events) == [0, 1, 5]
+    assert events[-1]["ReturnValue"] == 3 and events[-1]["TerminatedNormally"]
+    # condor_wait reads the bridge's events and returns.
+    waited = condor_bridge.condor.run("alice", "condor_wait", "-wait", "30", str(d / "job.log"), f"{cluster}.0")
+    assert "All jobs done" in waited.stdout
+    assert [j.metadata.name for j in condor_bridge.kube_jobs(f"{cluster}.0")]  # kept until its TTL
+
+
+def test_queue_n_mixed_exit_codes_one_job_per_proc(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("bob")
+    cluster = condor_bridge.submit(
+        "bob",
+        SHELL
+        + "arguments = \"-c 'echo proc $(Process); exit $(Process)'\"\noutput = out.$(Process)\nlog = job.log\nqueue 3\n",
+        d,
+    )
+    ads = condor_bridge.wait_history(cluster, procs=3)
+    assert [(a["Owner"], a["ProcId"], a["ExitCode"]) for a in ads] == [("bob", 0, 0), ("bob", 1, 1), ("bob", 2, 2)]
+    assert [(d / f"out.{p}").read_text() for p in range(3)] == ["proc 0\n", "proc 1\n", "proc 2\n"]
+    assert all(len(condor_bridge.kube_jobs(f"{cluster}.{p}")) == 1 for p in range(3))
+    events = condor_bridge.events(d / "job.log")
+    assert all(_types(events, p) == [0, 1, 5] for p in range(3))
+
+
+def test_running_shows_r_then_condor_rm_deletes_the_job(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("alice")
+    cluster = condor_bridge.submit("alice", SHELL + "arguments = \"-c 'sleep 300'\"\nlog = job.log\nqueue\n", d)
+    ad = condor_bridge.wait_q(cluster, "running", lambda a: a.get("JobStatus") == 2, timeout=120)
+    assert ad["BridgeState"] == "running" and ad["ShadowBday"] > 0 and ad["KubernetesStatus"].startswith("k8s Running")
+    seen = condor_bridge.condor.run("alice", "condor_q", str(cluster), "-af", "JobStatus", "RemoteHost").stdout
+    assert seen.split()[0] == "2" and "@real-0" in seen
+    assert condor_bridge.kube_jobs(f"{cluster}.0")
+    condor_bridge.condor.run("alice", "condor_rm", str(cluster))
+    wait_until("the Kubernetes Job deleted", lambda: not condor_bridge.kube_jobs(f"{cluster}.0") or None, 60)
+    (ad,) = condor_bridge.wait_history(cluster)
+    assert (ad["JobStatus"], ad["BridgeState"]) == (3, "removed")
+    assert _types(condor_bridge.events(d / "job.log")) == [0, 1, 9]
+
+
+def test_condor_rm_while_pending_and_the_pending_reason(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("bob")
+    cluster = condor_bridge.submit("bob", SHELL + "arguments = -c true\nrequest_cpus = 64\nlog = job.log\nqueue\n", d)
+    ad = condor_bridge.wait_q(
+        cluster, "a pending reason", lambda a: "Insufficient cpu" in str(a.get("KubernetesStatus")), timeout=60
+    )
+    assert ad["JobStatus"] == 1
+    shown = condor_bridge.condor.run("bob", "condor_q", str(cluster), "-af", "KubernetesStatus").stdout
+    assert shown.startswith("k8s Pending:")
+    assert condor_bridge.kube_jobs(f"{cluster}.0")
+    condor_bridge.condor.run("bob", "condor_rm", str(cluster))
+    wait_until("the Kubernetes Job deleted", lambda: not condor_bridge.kube_jobs(f"{cluster}.0") or None, 60)
+    (ad,) = condor_bridge.wait_history(cluster)
+    assert ad["JobStatus"] == 3
+    assert _types(condor_bridge.events(d / "job.log")) == [0, 9]
+
+
+def test_refusal_holds_with_reason_and_code(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("alice")
+    cluster = condor_bridge.submit(
+        "alice", SHELL + "arguments = -c true\noutput = /etc/stolen\nlog = job.log\nqueue\n", d
+    )
+    ad = condor_bridge.wait_q(cluster, "held", lambda a: a.get("JobStatus") == 5, timeout=60)
+    assert (ad["HoldReasonCode"], ad["HoldReasonSubCode"]) == (26, 1)
+    assert "/etc/stolen" in ad["HoldReason"] and "not on site storage" in ad["HoldReason"]
+    shown = condor_bridge.condor.run("alice", "condor_q", "-hold", str(cluster)).stdout
+    assert "not on site storage" in shown
+    assert not condor_bridge.kube_jobs(f"{cluster}.0")
+    assert _types(condor_bridge.events(d / "job.log")) == [0, 12]
+    condor_bridge.condor.run("alice", "condor_rm", str(cluster))
+    condor_bridge.wait_history(cluster)
+
+
+def test_system_users_are_refused(condor_bridge: CondorBridge) -> None:
+    """bbridge (uid 990) is a system user: the site's min_uid refuses it like root."""
+    cluster = condor_bridge.submit("bbridge", SHELL + "arguments = -c true\nqueue\n", Path("/tmp"))
+    ad = condor_bridge.wait_q(cluster, "held", lambda a: a.get("JobStatus") == 5, timeout=60)
+    assert "uid 990" in ad["HoldReason"] and ad["HoldReasonSubCode"] == 1
+    condor_bridge.condor.run("bbridge", "condor_rm", str(cluster))
+    condor_bridge.wait_history(cluster)
+
+
+def test_users_cannot_forge_the_bridges_record(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("alice")
+    forged = '+Managed = "ScheddDone"\n+ManagedManager = "me"\n+BridgeState = "done"\n+KubernetesStatus = "forged"\n'
+    cluster = condor_bridge.submit(
+        "alice", SHELL + forged + "arguments = \"-c 'sleep 4; exit 3'\"\nlog = job.log\nqueue\n", d
+    )
+    ad = condor_bridge.wait_q(cluster, "running", lambda a: a.get("JobStatus") == 2, timeout=120)
+    assert (ad["Managed"], ad["ManagedManager"], ad["BridgeState"]) == ("External", "batch-bridge", "running")
+    assert "forged" not in ad["KubernetesStatus"]
+    for attr, value in (("Managed", '"ScheddDone"'), ("BridgeState", '"done"'), ("KubernetesStatus", '"x"')):
+        edit = condor_bridge.condor.run("alice", "condor_qedit", str(cluster), attr, value, check=False)
+        assert edit.returncode != 0, f"alice could edit {attr}"
+    # ExitCode is not protected (the shadow of normal jobs writes it as the owner): a scribble while
+    # the pod runs must not reach history.
+    condor_bridge.condor.run("alice", "condor_qedit", str(cluster), "ExitCode", "0")
+    (ad,) = condor_bridge.wait_history(cluster)
+    assert (ad["ExitCode"], ad["BridgeState"]) == (3, "done")
+
+
+def test_not_selected_jobs_say_why_and_run_in_condor(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("bob")
+    cluster = condor_bridge.submit("bob", "executable = /bin/true\nshould_transfer_files = NO\nqueue\n", d)
+    (ad,) = condor_bridge.wait_history(cluster)
+    assert ad["KubernetesSelection"].startswith("not selected") and "BridgeState" not in ad
+    assert ad["ExitCode"] == 0 and not condor_bridge.kube_jobs(f"{cluster}.0")
+
+
+def test_hold_stops_the_pod_and_release_runs_again(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("alice")
+    cluster = condor_bridge.submit(
+        "alice", SHELL + "arguments = \"-c 'sleep 6; echo run; exit 5'\"\noutput = out\nlog = job.log\nqueue\n", d
+    )
+    condor_bridge.wait_q(cluster, "running", lambda a: a.get("JobStatus") == 2, timeout=120)
+    condor_bridge.condor.run("alice", "condor_hold", str(cluster))
+    wait_until("the first run's Job deleted", lambda: not condor_bridge.kube_jobs(f"{cluster}.0") or None, 60)
+    condor_bridge.wait_q(cluster, "hold acknowledged", lambda a: a.get("BridgeRun") == 1, timeout=30)
+    condor_bridge.condor.run("alice", "condor_release", str(cluster))
+    (ad,) = condor_bridge.wait_history(cluster)
+    assert (ad["ExitCode"], ad["NumJobStarts"], ad["BridgeRun"]) == (5, 2, 1)
+    assert len(condor_bridge.kube_jobs(f"{cluster}.0.r1")) == 1
+    assert _types(condor_bridge.events(d / "job.log")) == [0, 1, 12, 13, 1, 5]
+
+
+def test_kill9_mid_run_loses_and_duplicates_nothing(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("bob")
+    n = 6
+    cluster = condor_bridge.submit(
+        "bob", SHELL + f"arguments = \"-c 'sleep 1; exit $(Process)'\"\nlog = job.log\nqueue {n}\n", d
+    )
+    condor_bridge.wait_q(cluster, "one proc running", lambda a: True, timeout=60)
+    wait_until("a proc running", lambda: any(a.get("JobStatus") == 2 for a in condor_bridge.ads(cluster)) or None, 120)
+    condor_bridge.kill9()
+    condor_bridge.up()
+    ads = condor_bridge.wait_history(cluster, procs=n, timeout=240)
+    assert [(a["ProcId"], a["ExitCode"], a["NumJobStarts"]) for a in ads] == [(p, p, 1) for p in range(n)]
+    assert all(len(condor_bridge.kube_jobs(f"{cluster}.{p}")) == 1 for p in range(n))
+    events = condor_bridge.events(d / "job.log")
+    assert all(_types(events, p) == [0, 1, 5] for p in range(n)), [(e.proc, int(e.type)) for e in events]
+
+
+def _dag(condor_bridge: CondorBridge, user: str, a_exit: int) -> tuple[Path, int]:
+    d = condor_bridge.workdir(user)
+    for node, code in (("a", a_exit), ("b", 0)):
+        (d / f"{node}.sub").write_text(
+            SHELL + f"arguments = \"-c 'echo {node}; exit {code}'\"\noutput = {node}.out\nlog = {node}.log\nqueue\n"
+        )
+    (d / "two.dag").write_text("JOB A a.sub\nJOB B b.sub\nPARENT A CHILD B\n")
+    for f in d.iterdir():
+        os.chown(f, condor_bridge.condor.users[user].uid, condor_bridge.condor.users[user].gid)
+    out = condor_bridge.condor.run(user, "condor_submit_dag", "-f", "two.dag", cwd=d).stdout
+    match = re.search(r"submitted to cluster (\d+)", out)
+    assert match, out
+    return d, int(match.group(1))
+
+
+def test_dag_b_runs_after_a_through_dagman(condor_bridge: CondorBridge) -> None:
+    d, dagman = _dag(condor_bridge, "alice", 0)
+    (ad,) = condor_bridge.wait_history(dagman, timeout=180)
+    assert (ad["JobStatus"], ad["ExitCode"]) == (4, 0)
+    assert (d / "a.out").read_text() == "a\n" and (d / "b.out").read_text() == "b\n"
+    a_end = condor_bridge.events(d / "a.log")[-1]
+    b_start = next(e for e in condor_bridge.events(d / "b.log") if int(e.type) == 1)
+    assert a_end["EventTime"] <= b_start["EventTime"]
+
+
+def test_dag_failing_a_leaves_b_unrun_with_a_rescue_file(condor_bridge: CondorBridge) -> None:
+    d, dagman = _dag(condor_bridge, "bob", 2)
+    (ad,) = condor_bridge.wait_history(dagman, timeout=180)
+    assert ad["ExitCode"] != 0
+    assert not (d / "b.out").exists()
+    assert (d / "two.dag.rescue001").exists()
+
+
+HOSTILE = {
+    "local universe": ("universe = local\n", "universe 12"),
+    "Iwd outside storage": ('+Iwd = "/root"\n', "/root"),
+    "LD_PRELOAD": ('environment = "LD_PRELOAD=/lab/gpfs/x.so"\n', "LD_PRELOAD"),
+    "image from elsewhere": ("container_image = docker://evil.example/x:1\nuniverse = container\n", "evil.example"),
+}
+
+
+def test_hostile_descriptions_are_held_with_the_reason_and_the_daemon_lives(condor_bridge: CondorBridge) -> None:
+    pid = condor_bridge.pid()
+    d = condor_bridge.workdir("alice")
+    clusters = {
+        name: condor_bridge.submit("alice", SHELL + extra + "arguments = -c true\nqueue\n", d)
+        for name, (extra, _) in HOSTILE.items()
+    }
+    for name, cluster in clusters.items():
+        ad = condor_bridge.wait_q(cluster, f"{name} held", lambda a: a.get("JobStatus") == 5, timeout=60)
+        assert ad["HoldReasonSubCode"] == 1 and HOSTILE[name][1] in ad["HoldReason"], (name, ad["HoldReason"])
+        assert not condor_bridge.kube_jobs(f"{cluster}.0")
+    assert condor_bridge.pid() == pid
+    condor_bridge.condor.run("alice", "condor_rm", *map(str, clusters.values()))
+
+
+def test_schedd_restart_mid_run(condor_bridge: CondorBridge) -> None:
+    d = condor_bridge.workdir("bob")
+    cluster = condor_bridge.submit(
+        "bob", SHELL + "arguments = \"-c 'sleep 3; exit $(Process)'\"\nlog = job.log\nqueue 3\n", d
+    )
+    wait_until("a proc running", lambda: any(a.get("JobStatus") == 2 for a in condor_bridge.ads(cluster)) or None, 120)
+    condor_bridge.condor.run("root", "condor_restart", "-daemon", "schedd")
+    ads = condor_bridge.wait_history(cluster, procs=3, timeout=240)
+    assert [(a["ProcId"], a["JobStatus"], a["ExitCode"]) for a in ads] == [(p, 4, p) for p in range(3)]
+    events = condor_bridge.events(d / "job.log")
+    assert all(_types(events, p).count(5) == 1 for p in range(3))
