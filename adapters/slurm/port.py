@@ -241,11 +241,14 @@ class SlurmPort:
         self._write(record, job.marker.with_text(text).render())
 
     def _write(self, record: BatchRecord, admin_comment: str, release: bool = False, clear_extra: bool = False) -> None:
-        """Update the job, and have the next poll read it back (the light listing shows no AdminComment)."""
+        """Update the job; the view keeps what was written (the light listing shows no AdminComment),
+        or reads the record back at the next poll when the update failed (what happened is unknown)."""
         try:
             self.transport.update(self._target(record), admin_comment, release=release, clear_extra=clear_extra)
-        finally:
+        except BaseException:
             self.view.touch(record.key)
+            raise
+        self.view.patch(record.key, {"admin_comment": admin_comment, **({"extra": ""} if clear_extra else {})})
 
     def release(self, record: BatchRecord, text: str) -> None:
         job: SlurmJob = record.native

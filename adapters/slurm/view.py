@@ -80,6 +80,12 @@ class JobView:
         """The port changed this job: fetch its record again at the next refresh."""
         self._touched.add(record_id)
 
+    def patch(self, record_id: str, fields: Mapping[str, Any]) -> None:
+        """The port wrote ``fields`` to this job: keep them without reading the record back."""
+        entry = self._entries.get(record_id)
+        if entry is not None and entry.record is not None:
+            entry.record = {**entry.record, **fields}  # a new dict: a poll in progress keeps its own view
+
     def refresh(self) -> None:
         listed: dict[str, list[str]] = {}
         for rid, state in self.lister.states():

@@ -236,3 +236,14 @@ def test_a_task_of_an_array_moving_wakes_what_depends_on_the_array() -> None:
     clock.now += 0.5
     view.refresh()
     assert "20" in ctld.fetches[-1]
+
+
+def test_what_the_port_wrote_is_kept_without_a_read() -> None:
+    ctld = Slurmctld()
+    ctld.add("7")
+    view = view_of(ctld)
+    view.refresh()
+    view.patch("7", {"admin_comment": "written"})
+    view.refresh()
+    assert view.fetched_last == 0
+    assert view.records()[0]["admin_comment"] == "written"
