@@ -7,7 +7,7 @@ slurmrestd's full listing (``GET /jobs/``) is pretty-printed JSON of every job i
 memory. ``GET /jobs/state/`` (``squeue -o %A|%T`` on the CLI) lists only ids and states: 82 KB for the
 same jobs. So each poll is one listing, plus full records for
 
-1. jobs the view has not seen, or whose states changed since their record was fetched;
+1. jobs the view has not seen (a state change of a known job is taken from the listing itself);
 2. jobs the port wrote to since (``touch``: the listing does not show an AdminComment change);
 3. bridged jobs that wait on something Slurm decides (``waits_on``: a dependency, a user hold), whose
    Reason changes without a state change of their own: each poll for ``settle_s`` after a job they
@@ -114,11 +114,27 @@ class JobView:
         self.fetched_last = len(wanted)
         self.fetched_total += len(wanted)
 
+    def _follow(self, entry: _Entry, states: tuple[str, ...]) -> bool:
+        """Take a state change from the listing alone (True), when one state is all a job has: what the
+        port reads of a job whose state changed is its state; a read would cost an RPC per job (8,000
+        cancelled at once would starve the intake of new ones)."""
+        if len(set(states)) != 1:
+            return False
+        entry.states = states
+        if entry.record is not None:
+            entry.record = {**entry.record, "job_state": states[0].split("+")}
+        return True
+
     def _wanted(self, current: Mapping[str, tuple[str, ...]], moved: set[str]) -> list[str]:
-        changed = [
+        # New jobs and failed writes first: they are what intake and repair wait on.
+        changed = [rid for rid in current if rid in self._touched or rid not in self._entries]
+        changed += [
             rid
             for rid, states in current.items()
-            if rid in self._touched or (e := self._entries.get(rid)) is None or e.states != states
+            if (e := self._entries.get(rid)) is not None
+            and rid not in self._touched
+            and e.states != states
+            and not self._follow(e, states)
         ]
         if len(changed) >= self.budget:
             return changed[: self.budget]
