@@ -129,7 +129,13 @@ class SlurmPort:
         self.settings, self.cluster, self.clock = settings, cluster, clock
         self.partitions = frozenset(settings.partitions)
         self.view = JobView(
-            self.transport, self._keep, self._waits_on, budget=settings.daemon.fetch_budget, aliases=self._aliases
+            self.transport,
+            self._keep,
+            self._waits_on,
+            budget=settings.daemon.fetch_budget,
+            aliases=self._aliases,
+            # An array's own record changes more than its state when tasks start (its task list).
+            followable=lambda rec: not rec.get("array_task_string"),
         )
         self._identity = identity
 

@@ -62,6 +62,7 @@ class JobView:
         named_refresh_s: float = 300.0,
         settle_s: float = 10.0,
         aliases: Callable[[Record], frozenset[str]] = lambda _: frozenset(),
+        followable: Callable[[Record], bool] = lambda _: True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``keep`` slims a fetched record to what the port needs of it, or None for another's job;
@@ -70,6 +71,7 @@ class JobView:
         self.lister, self.keep, self.waits_on, self.aliases, self.clock = lister, keep, waits_on, aliases, clock
         self.budget, self.refresh_s, self.named_refresh_s, self.settle_s = budget, refresh_s, named_refresh_s, settle_s
         self._moved_at: dict[str, float] = {}  # id -> when it (or a task of it) last changed state
+        self.followable = followable  # records whose state change must be read (an array's own record)
         self._entries: dict[str, _Entry] = {}
         self._touched: set[str] = set()
         self._listed: dict[str, tuple[str, ...]] = {}
@@ -118,7 +120,7 @@ class JobView:
         """Take a state change from the listing alone (True), when one state is all a job has: what the
         port reads of a job whose state changed is its state; a read would cost an RPC per job (8,000
         cancelled at once would starve the intake of new ones)."""
-        if len(set(states)) != 1:
+        if len(set(states)) != 1 or (entry.record is not None and not self.followable(entry.record)):
             return False
         entry.states = states
         if entry.record is not None:

@@ -262,3 +262,16 @@ def test_a_mass_cancel_does_not_starve_new_jobs() -> None:
     view.refresh()
     assert ctld.fetches[-1] == ["600"]
     assert {r["job_id"]: r["job_state"] for r in view.records()}["7"] == ["CANCELLED"]
+
+
+def test_an_arrays_own_record_is_read_when_its_states_change() -> None:
+    ctld = Slurmctld()
+    ctld.add("30")
+    ctld.jobs["30"]["array_task_string"] = "0-9"
+    view = JobView(ctld, keep, waits_on, followable=lambda rec: not rec.get("array_task_string"), clock=Clock())
+    view.refresh()
+    ctld.jobs["30"]["job_state"] = ["RUNNING"]
+    ctld.jobs["30"]["array_task_string"] = ""
+    view.refresh()
+    assert ctld.fetches[-1] == ["30"]
+    assert view.records()[0]["array_task_string"] == ""
