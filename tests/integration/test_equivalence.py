@@ -245,8 +245,9 @@ def _schedd_views(condor_lab: CondorLab, cluster: int) -> list[AdView]:
 
 
 def _comparable(job: BatchJob) -> dict[str, Any]:
-    # RequestDisk defaults to DiskUsage, which the schedd measures and a local submit cannot.
-    data = job.model_dump(exclude={"submit_dir"})
+    # RequestDisk defaults to DiskUsage, which the schedd measures and a local submit cannot; the
+    # submit time is the schedd's QDate, which a local submit does not have yet.
+    data = job.model_dump(exclude={"submit_dir", "submit_time"})
     data["resources"].pop("ephemeral_disk_mib")
     return data
 
