@@ -180,8 +180,8 @@ def test_bridge_identity_queries_and_edits_through_bindings(condor_lab: CondorLa
         assert [(ad["Owner"], ad["JobStatus"]) for ad in seen["ads"]] == [("alice", 5)]  # type: ignore[attr-defined]
         assert condor_lab.q(cluster, ["BridgeLabTest"])[0]["BridgeLabTest"] == "from-bridge"
         # Another ordinary user cannot: the bridge's power comes from QUEUE_SUPER_USERS.
-        bob = _bindings(condor_lab, "bob", cluster, "BridgeLabTest", "from-bob")
-        assert bob["edited"] is False
+        # (The bindings may report a refused edit as done: what counts is the value the schedd keeps.)
+        _bindings(condor_lab, "bob", cluster, "BridgeLabTest", "from-bob")
         assert condor_lab.q(cluster, ["BridgeLabTest"])[0]["BridgeLabTest"] == "from-bridge"
     finally:
         condor_lab.run("alice", "condor_rm", str(cluster))
