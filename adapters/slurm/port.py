@@ -160,9 +160,13 @@ class SlurmPort:
     @staticmethod
     def _waits_on(rec: Record) -> frozenset[str] | None:
         """The jobs a pending job waits on (its dependency's ids; none named for a hold or singleton),
-        or None when nothing but the bridge's hold keeps it."""
-        if base_state(rec) != "PENDING" or rec.get("state_reason") == "BeginTime":
+        or None when nothing but the bridge's hold keeps it. A job slurmctld has not yet given a reason
+        (Reason=None just after submit) waits on itself: read again at the next poll, not in refresh_s."""
+        reason = rec.get("state_reason")
+        if base_state(rec) != "PENDING" or reason == "BeginTime":
             return None
+        if reason in (None, "", "None"):
+            return frozenset({str(rec.get("job_id"))})
         return frozenset(_DEPENDENCY_ID.findall(str(rec.get("dependency") or "")))
 
     def poll(self) -> list[BatchRecord]:

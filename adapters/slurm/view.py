@@ -66,7 +66,8 @@ class JobView:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``keep`` slims a fetched record to what the port needs of it, or None for another's job;
-        ``waits_on`` names the jobs a kept record waits on (None: it waits on nothing Slurm decides);
+        ``waits_on`` names the jobs a kept record waits on (None: it waits on nothing Slurm decides; its
+        own id: on slurmctld itself, which has not given it a reason yet, so it is read at each poll);
         ``aliases`` the other ids a kept record answers to in a dependency (a task: its array's id)."""
         self.lister, self.keep, self.waits_on, self.aliases, self.clock = lister, keep, waits_on, aliases, clock
         self.budget, self.refresh_s, self.named_refresh_s, self.settle_s = budget, refresh_s, named_refresh_s, settle_s
@@ -147,7 +148,11 @@ class JobView:
             if e.record is not None
             and rid not in taken
             and (on := self.waits_on(e.record)) is not None
-            and (now - e.fetched >= (self.named_refresh_s if on else self.refresh_s) or not on.isdisjoint(moved))
+            and (
+                now - e.fetched >= (self.named_refresh_s if on else self.refresh_s)
+                or not on.isdisjoint(moved)
+                or rid in on
+            )
         )
         return changed + [rid for _, rid in waiting[: self.budget - len(changed)]]
 

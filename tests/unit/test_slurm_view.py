@@ -275,3 +275,20 @@ def test_an_arrays_own_record_is_read_when_its_states_change() -> None:
     view.refresh()
     assert ctld.fetches[-1] == ["30"]
     assert view.records()[0]["array_task_string"] == ""
+
+
+def test_a_job_slurmctld_has_given_no_reason_yet_is_read_at_each_poll_until_it_has_one() -> None:
+    ctld, clock = Slurmctld(), Clock()
+    ctld.add("8", reason="None")  # just submitted: slurmctld sets BeginTime at its next pass
+    view = JobView(ctld, keep, SlurmPort._waits_on, clock=clock)
+    view.refresh()
+    clock.now += 0.5
+    view.refresh()
+    assert ctld.fetches[-1] == ["8"]  # not after refresh_s: intake would wait 10 s for nothing
+    ctld.jobs["8"]["state_reason"] = "BeginTime"
+    clock.now += 0.5
+    view.refresh()
+    clock.now += 0.5
+    view.refresh()
+    assert ctld.fetches == [["8"], ["8"], ["8"]] and view.fetched_last == 0
+    assert SlurmPort._waits_on({"job_id": 8, "job_state": ["PENDING"]}) == frozenset({"8"})
