@@ -6,40 +6,22 @@ function's return value comes back through the shared folder, as on any Slurm cl
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.fixtures.bridge_lab import SlurmBridge
-from tests.fixtures.tools import user_venv
+from tests.fixtures.tools import user_tree, user_venv
 from tests.fixtures.waiting import wait_until
+from tests.fixtures.workflows import SUBMITIT, submitit_run
 
 pytestmark = pytest.mark.integration
-SUBMITIT = ["submitit==1.5.4"]
-
-CLIENT = """
-import sys
-import submitit
-
-executor = submitit.AutoExecutor(folder=sys.argv[1] + "/%j")
-executor.update_parameters(slurm_partition="k8s", timeout_min=5)
-job = executor.submit(pow, 2, 10)
-jobs = executor.map_array(lambda x: x * x, range(5))
-print("single", job.job_id, job.result())
-print("array", " ".join(j.job_id for j in jobs), [j.result() for j in jobs])
-"""
 
 
 def test_submitit_function_result_and_a_map_array_of_5(slurm_bridge: SlurmBridge) -> None:
-    alice = slurm_bridge.slurm.users["alice"]
-    venv = user_venv(slurm_bridge.slurm.lab, "alice", "submitit", SUBMITIT)
-    folder = f"{alice.home}/submitit-{uuid.uuid4().hex[:8]}"
-    proc = slurm_bridge.slurm.run("alice", f"{venv}/bin/python", "-c", CLIENT, folder, timeout=600)
-    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    lines = submitit_run(slurm_bridge.slurm.lab, "k8s")
     job_id, value = lines["single"].split(" ", 1)
-    assert value == "1024", proc.stdout
+    assert value == "1024", lines
     ids, results = lines["array"].split(" [", 1)
-    assert results == "0, 1, 4, 9, 16]", proc.stdout
+    assert results == "0, 1, 4, 9, 16]", lines
     for jid in [job_id, *ids.split()]:  # the result file comes first; Slurm's end follows the pod's
 
         def final(jid: str = jid) -> str | None:
@@ -50,3 +32,36 @@ def test_submitit_function_result_and_a_map_array_of_5(slurm_bridge: SlurmBridge
             return line if line.split("|")[0] not in ("", "PENDING", "RUNNING", "COMPLETING") else None
 
         assert wait_until(f"{jid} final in sacct", final, 60) == "COMPLETED|0:0|k8s", jid
+
+
+TIMEOUT_CLIENT = """
+import sys
+import time
+import submitit
+
+executor = submitit.AutoExecutor(folder=sys.argv[1] + "/%j")
+executor.update_parameters(slurm_partition="k8s", timeout_min=2)  # submitit asks for USR2 90 s before
+job = executor.submit(time.sleep, 600)
+print("job", job.job_id, flush=True)
+try:
+    job.result()
+except Exception as exc:
+    print("error", type(exc).__name__, " ".join(str(exc).split()))
+"""
+
+
+@pytest.mark.parametrize("slurm_bridge", ["rest"], indirect=True)
+def test_submitit_job_that_runs_out_of_time_gets_its_signal_first(slurm_bridge: SlurmBridge) -> None:
+    venv = user_venv(slurm_bridge.slurm.lab, "alice", "submitit", SUBMITIT)
+    folder = user_tree(slurm_bridge.slurm.lab, "alice", "submitit", {})
+    proc = slurm_bridge.slurm.run("alice", f"{venv}/bin/python", "-c", TIMEOUT_CLIENT, str(folder), timeout=300)
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    # submitit's handler caught USR2 (sent at limit - 90 s), saw the job out of time, not checkpointable,
+    # and ended it with its own error instead of being killed at the limit
+    assert "timed-out and not checkpointable" in lines["error"], proc.stdout
+    job_id = lines["job"]
+    log = (folder / job_id / f"{job_id}_0_log.err").read_text()
+    assert "Caught signal SIGUSR2" in log, log
+    rec = slurm_bridge.slurm.wait_sacct(int(job_id))
+    elapsed = slurm_bridge.slurm.run("alice", "sacct", "-X", "-n", "-P", "-j", job_id, "-o", "ElapsedRaw").stdout
+    assert rec["State"] != "TIMEOUT" and int(elapsed.split()[0]) < 120, (rec, elapsed)

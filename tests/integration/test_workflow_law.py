@@ -1,0 +1,29 @@
+"""law (luigi's workflow layer of HEP analyses) on its Slurm manager, unchanged but for the partition,
+on the bridge: installed from PyPI into a venv on site storage by alice, run on the login node. law
+writes its own job files (``#SBATCH --output=NONE`` when unset, ``--chdir`` to the job directory),
+submits them with sbatch, follows them with ``squeue --Format JobID,State`` then sacct, and each
+branch's job runs ``law run ... --branch N`` in a pod.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.bridge_lab import SlurmBridge
+from tests.fixtures.workflows import law_jobs, law_workflow
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("slurm_bridge", ["rest"], indirect=True)
+def test_law_branches_run_as_bridged_jobs_and_law_sees_them_finish(slurm_bridge: SlurmBridge) -> None:
+    top = law_workflow(slurm_bridge.slurm.lab)
+    branches = [(top / "out" / f"square_{b}.txt").read_text().split() for b in range(3)]
+    assert [int(value) for value, _ in branches] == [0, 1, 4]
+    assert all(host.startswith("slurm-lab-") for _, host in branches), branches  # each branch ran in a pod
+    assert (top / "out" / "total.txt").read_text() == "5\n"
+    jobs = law_jobs(top)
+    assert [(j["status"], j["code"]) for j in jobs] == [("finished", 0)] * 3, jobs
+    for _, host in branches:  # the pod is named after its Slurm job: slurm-lab-<id>-...
+        rec = slurm_bridge.slurm.wait_sacct(int(host.split("-")[2]))
+        assert (rec["State"], rec["ExitCode"], rec["Partition"]) == ("COMPLETED", "0:0", "k8s"), rec
