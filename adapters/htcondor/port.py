@@ -209,18 +209,22 @@ class CondorPort:
             return  # written before: never a second, different outcome
         now = int(self.clock())
         sub = edits.hold_subcode(outcome)
+        detail = dict(outcome.detail)
+        # The pod ran (and ended) before the bridge saw it run: its start first.
+        ran = job.state is State.CLAIMED and (sub is None or "start" in detail)
+        if ran:
+            host = self._host(replace(job, node=detail.get("node", "")))
+            self._event(job, ev.execute(job.cluster, job.proc, now, host, job.starts + 1))
+        started = edits.unseen_start(job, edits.times(job, outcome, now).start) if ran else {}
         if sub is None:
-            if job.state is State.CLAIMED:  # the pod ended before the bridge saw it run: its start first
-                host = self._host(replace(job, node=dict(outcome.detail).get("node", "")))
-                self._event(job, ev.execute(job.cluster, job.proc, now, host, job.starts + 1))
             self._event(job, ev.terminate(job.cluster, job.proc, now, outcome.exit_code, outcome.signal))
             self._edit(job, edits.completed(job, outcome, now), check=State.DONE.value)
         elif sub is edits.HoldSub.PLATFORM and self.daemon.platform_failures == "rerun":
-            self._edit(job, edits.rerun(job, outcome.reason, now), check=State.HELD.value)
+            self._edit(job, edits.rerun(job, outcome.reason, now) | started, check=State.HELD.value)
         else:
             reason = edits.hold_reason(outcome.reason)
             self._event(job, ev.held(job.cluster, job.proc, now, reason, edits.HOLD_CODE, sub, job.holds + 1))
-            self._edit(job, edits.hold(job, outcome.reason, sub, now), check=State.HELD.value)
+            self._edit(job, edits.hold(job, outcome.reason, sub, now) | started, check=State.HELD.value)
         with self._lock:
             self._finished.add(record.key)
 

@@ -392,8 +392,29 @@ def test_a_pod_that_ended_before_it_was_seen_running_still_has_an_execute_event(
     port = _port(schedd, userlog)
     port.finish(port.poll()[0], _ok(0))
     assert schedd.ads["11.0"]["NumJobStarts"] == 1
-    heads = [line[:3] for line in userlog.files["/lab/gpfs/home/alice/job.log"].splitlines() if line[:1].isdigit()]
-    assert heads == ["001", "005"]
+    assert _heads(userlog) == ["001", "005"]
+
+
+def _heads(userlog: MemoryLog) -> list[str]:
+    return [line[:3] for line in userlog.files["/lab/gpfs/home/alice/job.log"].splitlines() if line[:1].isdigit()]
+
+
+@pytest.mark.parametrize(
+    ("detail", "heads", "starts"),
+    [
+        ((("start", "2027-01-15T08:00:00Z"), ("exit", "137")), ["001", "012"], 1),  # ran, then OOMKilled
+        ((), ["012"], None),  # never ran: an image that cannot be pulled
+    ],
+)
+def test_a_hold_counts_a_run_the_bridge_did_not_see_start(
+    detail: tuple[tuple[str, str], ...], heads: list[str], starts: int | None
+) -> None:
+    schedd, userlog = FakeSchedd(), MemoryLog()
+    schedd.add(12, 0)
+    port = _port(schedd, userlog)
+    port.finish(port.poll()[0], Outcome(state=JobState.OUT_OF_MEMORY, exit_code=137, reason="OOM", detail=detail))
+    assert (schedd.ads["12.0"]["JobStatus"], schedd.ads["12.0"].get("NumJobStarts")) == (5, starts)
+    assert _heads(userlog) == heads
 
 
 HOSTILE: list[dict[str, object]] = [
