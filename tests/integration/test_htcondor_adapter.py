@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.bridge_lab import NAMESPACE
 from tests.fixtures.condor_bridge import SHELL, CondorBridge
 from tests.fixtures.condor_bridge import types_of as _types
 from tests.fixtures.waiting import wait_until
@@ -241,3 +242,19 @@ def test_schedd_restart_mid_run(condor_bridge: CondorBridge) -> None:
     assert [(a["ProcId"], a["JobStatus"], a["ExitCode"]) for a in ads] == [(p, 4, p) for p in range(3)]
     events = condor_bridge.events(d / "job.log")
     assert all(_types(events, p).count(5) == 1 for p in range(3))
+
+
+def test_container_universe_runs_the_requested_image(condor_bridge: CondorBridge) -> None:
+    """The lab has one runnable image (also the site's default); that an image it does not hold holds
+    the job (test_htcondor_limits) shows the request is the one used."""
+    image = "localhost/batch-bridge/lab-runtime:2"
+    d = condor_bridge.workdir("bob")
+    cluster = condor_bridge.submit(
+        "bob", SHELL + f"universe = container\ncontainer_image = docker://{image}\narguments = -c 'exit 4'\nqueue\n", d
+    )
+    (ad,) = condor_bridge.wait_history(cluster)
+    assert (ad["JobStatus"], ad["ExitCode"], ad["WantContainer"]) == (4, 4, True)
+    (job,) = condor_bridge.kube_jobs(f"{cluster}.0")
+    assert job.spec.template.spec.containers[0].image == image
+    (pod,) = condor_bridge.kube.job_pods(NAMESPACE, job.metadata.name)
+    assert pod.status.container_statuses[0].image == image

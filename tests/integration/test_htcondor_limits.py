@@ -1,12 +1,14 @@
 """What ends an HTCondor job on Kubernetes other than its own exit, on the lab as alice (real schedd,
 real node): memory, the time limit, an image that cannot be used, a platform failure. Each ends as
 docs/admin/htcondor.md ("Hold codes") says: held with HoldReasonCode 26, its SubCode, a HoldReason
-saying why, the held event in the user log; a platform failure holds (the lab's
-`platform_failures: hold`) and `condor_release` runs the job again as a new Kubernetes Job.
+saying why, the held event in the user log. A platform failure holds by default and
+`condor_release` runs the job again as a new Kubernetes Job; with `platform_failures: rerun` the job
+goes back to idle and runs again by itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,9 +128,7 @@ ONCE_THEN_DONE = SHELL + "arguments = \"-c 'if [ -e mark ]; then exit 0; fi; tou
 
 def test_an_evicted_pod_holds_the_job_and_release_runs_it_again(condor_bridge: CondorBridge) -> None:
     cluster, d = _submit(condor_bridge, ONCE_THEN_DONE)
-    condor_bridge.wait_q(cluster, "running", lambda a: a.get("JobStatus") == 2, timeout=120)
-    first = condor_bridge.kube.running_pod(NAMESPACE, f"batch-bridge.io/job-id={cluster}.0")
-    condor_bridge.kube.evict(first)
+    _evict_when_running(condor_bridge, cluster)
     ad = condor_bridge.wait_q(cluster, "held", lambda a: a.get("JobStatus") == 5, timeout=90)
     held = Held(cluster, d, ad)
     _assert_bridge_hold(condor_bridge, held, 4, "NODE_FAIL", "Evict")
@@ -138,3 +138,27 @@ def test_an_evicted_pod_holds_the_job_and_release_runs_it_again(condor_bridge: C
     assert (ad["JobStatus"], ad["ExitCode"], ad["NumJobStarts"], ad["BridgeRun"]) == (4, 0, 2, 1)
     assert len(condor_bridge.kube_jobs(f"{cluster}.0.r1")) == 1
     assert types_of(condor_bridge.events(d / "job.log")) == [0, 1, 12, 13, 1, 5]
+
+
+@pytest.fixture
+def rerun_policy(condor_bridge: CondorBridge) -> Iterator[None]:
+    condor_bridge.up({"BATCH_BRIDGE_HTCONDOR__DAEMON__PLATFORM_FAILURES": "rerun"})
+    yield
+    condor_bridge.up()  # back to the lab's default policy (hold)
+
+
+def _evict_when_running(bridge: CondorBridge, cluster: int) -> None:
+    bridge.wait_q(cluster, "running", lambda a: a.get("JobStatus") == 2, timeout=120)
+    bridge.kube.evict(bridge.kube.running_pod(NAMESPACE, f"batch-bridge.io/job-id={cluster}.0"))
+
+
+@pytest.mark.usefixtures("rerun_policy")
+def test_under_the_rerun_policy_an_evicted_pod_runs_again_by_itself(condor_bridge: CondorBridge) -> None:
+    cluster, d = _submit(condor_bridge, ONCE_THEN_DONE)
+    _evict_when_running(condor_bridge, cluster)
+    (ad,) = condor_bridge.wait_history(cluster, timeout=120)
+    assert (ad["JobStatus"], ad["ExitCode"], ad["NumJobStarts"], ad["BridgeRun"]) == (4, 0, 2, 1)
+    assert ad.get("NumHolds", 0) == 0 and "HoldReason" not in ad
+    assert len(condor_bridge.kube_jobs(f"{cluster}.0.r1")) == 1
+    # No event between the runs: the bridge writes none for a re-run (HTCondor would write 004, evicted).
+    assert types_of(condor_bridge.events(d / "job.log")) == [0, 1, 1, 5]
