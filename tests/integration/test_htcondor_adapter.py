@@ -250,7 +250,9 @@ def test_container_universe_runs_the_requested_image(condor_bridge: CondorBridge
     image = "localhost/batch-bridge/lab-runtime:2"
     d = condor_bridge.workdir("bob")
     cluster = condor_bridge.submit(
-        "bob", SHELL + f"universe = container\ncontainer_image = docker://{image}\narguments = -c 'exit 4'\nqueue\n", d
+        "bob",
+        SHELL + f"universe = container\ncontainer_image = docker://{image}\narguments = \"-c 'exit 4'\"\nqueue\n",
+        d,
     )
     (ad,) = condor_bridge.wait_history(cluster)
     assert (ad["JobStatus"], ad["ExitCode"], ad["WantContainer"]) == (4, 4, True)
