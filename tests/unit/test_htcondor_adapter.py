@@ -330,14 +330,34 @@ def test_refusal_holds_with_code_and_a_new_run() -> None:
     assert not port.gone("4.0.r1")
 
 
-def test_refused_edit_is_detected_by_rereading() -> None:
+def test_refused_edit_is_written_again_at_the_next_poll_onto_the_same_state_only() -> None:
     schedd = FakeSchedd()
     schedd.add(5, 0)
+    schedd.add(6, 0)
+    port = _port(schedd)
+    first, second = port.poll()
+    schedd.refuse = {"BridgeState"}
+    port.release(first, "k8s Running on real-0")  # reported done, not kept
+    port.release(second, "k8s Running on real-0")
+    schedd.refuse = set()
+    schedd.ads["6.0"]["BridgeState"] = "removed"  # moved on meanwhile: never overwritten
+    edits_before = schedd.calls.count("edit")
+    port.poll()
+    assert schedd.ads["5.0"]["BridgeState"] == "running" and schedd.ads["5.0"]["JobStatus"] == 2
+    assert schedd.ads["6.0"]["BridgeState"] == "removed"
+    assert schedd.calls.count("edit") == edits_before + 2  # the claim, and one write again
+    port.poll()
+    assert schedd.calls.count("edit") == edits_before + 3  # kept: nothing more
+
+
+def test_a_transition_costs_one_schedd_call() -> None:
+    schedd = FakeSchedd()
+    schedd.add(7, 0)
     port = _port(schedd)
     rec = port.poll()[0]
-    schedd.refuse = {"BridgeState"}
-    with pytest.raises(Exception, match="did not keep"):
-        port.release(rec, "k8s Running on real-0")
+    calls = len(schedd.calls)
+    port.release(rec, "k8s Running on real-0")
+    assert schedd.calls[calls:] == ["edit"]
 
 
 def test_remove_and_hold_are_finished_by_audit() -> None:
