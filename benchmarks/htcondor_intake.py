@@ -3,8 +3,9 @@
 Usage (root, labs up): python benchmarks/htcondor_intake.py [-n 1000] [--lat 30]
 The HTCondor daemon alone is restarted with jobs on the kwok nodes (`lab/bridge up --kwok --only
 htcondor`; the Slurm daemon is left alone). Prints:
-- intake: N idle selected jobs (one `queue N`) -> claimed and Kubernetes Jobs created, vs the same
-  client creating N Jobs directly (8 threads), as a ratio;
+- intake: N idle selected jobs (one `queue N`) -> claimed and Kubernetes Jobs created (observed with
+  one watch), vs the daemon's client creating the same Jobs (the builder's objects for the same ad,
+  other job ids) directly with 8 threads, as a ratio; and vs a minimal Job, as before;
 - condor_submit -> R in condor_q, and pod terminal -> JobStatus 4 in the schedd (p50/p99), one job
   at a time, observed by one clock here; and how long the move to history took;
 - schedd RPCs: the total over the run, and per job once the polls' own calls (one claim edit, one
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from slurm_adapter import HOME, NS, bridge, kube, pct, raw_create_rate
+from slurm_adapter import ALICE, HOME, NS, bridge, create_rate, kube, pct, raw_create_rate, watch_created
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -34,22 +35,43 @@ with warnings.catch_warnings():
     import htcondor
 
 REPO = Path(__file__).resolve().parents[1]
-ALICE = "/lab/gpfs/home/alice"
+ALICE_HOME = "/lab/gpfs/home/alice"
+
+
+ARGUMENTS = "-c 'sleep {}'"
 
 
 def submit(n: int, sleep_s: int = 0) -> int:
     desc = (
         "executable = /bin/sh\n"
-        f"arguments = \"-c 'sleep {sleep_s}'\"\n"
+        f'arguments = "{ARGUMENTS.format(sleep_s)}"\n'
         "should_transfer_files = NO\n+WantKubernetes = true\n"
         f"queue {n}\n"
     )
     lab = str(REPO / "lab" / "batch")
-    out = subprocess.run([lab, "as", "alice", "condor_submit"], input=desc, cwd=ALICE, capture_output=True, text=True,
-                         check=True, timeout=300).stdout  # fmt: skip
+    out = subprocess.run([lab, "as", "alice", "condor_submit"], input=desc, cwd=ALICE_HOME, capture_output=True,
+                         text=True, check=True, timeout=300).stdout  # fmt: skip
     match = re.search(r"submitted to cluster (\d+)", out)
     assert match, out
     return int(match.group(1))
+
+
+def same_jobs_create_rate(batch: Any, n: int) -> float:
+    """The issue's baseline: the Jobs the daemon builds for the submitted ads (other job ids)."""
+    import classad
+
+    from adapters.htcondor.ad import AdContext, to_ir, view_of
+    from bridge.config.settings import load_settings
+    from bridge.kube.objects import build_job
+
+    settings = load_settings(REPO / "examples" / "config" / "lab.yaml")
+    base = {
+        "Owner": "alice", "JobUniverse": 5, "Cmd": "/bin/sh", "Arguments": ARGUMENTS.format(0), "Iwd": ALICE_HOME,
+        "RequestCpus": 1, "RequestMemory": 128, "QDate": int(time.time()), "ClusterId": 900000 + os.getpid() % 99999,
+    }  # fmt: skip
+    irs = [to_ir(view_of(classad.ClassAd({**base, "ProcId": i})), AdContext(ALICE, "baseline"), settings.htcondor)
+           for i in range(n)]  # fmt: skip
+    return create_rate(batch, [build_job(ir, settings.site, settings.kube) for ir in irs])
 
 
 def schedd() -> Any:
@@ -70,36 +92,34 @@ def daemon_status() -> dict[str, Any]:
     return {}
 
 
-def watch_created(batch: Any, cluster: int, n: int, deadline: float) -> list[float]:
-    seen: dict[str, float] = {}
-    sel = "batch-bridge.io/source=htcondor"
-    while len(seen) < n and time.monotonic() < deadline:
-        for j in batch.list_namespaced_job(NS, label_selector=sel).items:
-            sid = (j.metadata.annotations or {}).get("batch-bridge.io/source-id", "")
-            if sid.startswith(f"{cluster}.") and j.metadata.name not in seen:
-                seen[j.metadata.name] = time.monotonic()
-        time.sleep(0.25)
-    return sorted(seen.values())
-
-
 def intake(batch: Any, n: int) -> tuple[dict[str, float], dict[str, Any]]:
     raw = raw_create_rate(batch, n)
+    same = same_jobs_create_rate(batch, n)
     bridge("down", "--only", "htcondor")
     # This checkout's schedd config (the transforms that pre-claim), whatever another checkout installed.
     subprocess.run([str(REPO / "lab" / "batch"), "up"], capture_output=True, check=True, timeout=600)
     cluster = submit(n)
     times: list[float] = []
-    t = threading.Thread(target=lambda: times.extend(watch_created(batch, cluster, n, time.monotonic() + 900)))
+
+    def ours(job: Any) -> bool:
+        return str((job.metadata.annotations or {}).get("batch-bridge.io/source-id", "")).startswith(f"{cluster}.")
+
+    deadline = time.monotonic() + 900
+    t = threading.Thread(target=lambda: times.extend(watch_created(batch, n, set(), deadline, "htcondor", ours)))
     t.start()
+    time.sleep(1)  # the watch is open before the daemon starts
     bridge("up", "--kwok", "--only", "htcondor")
     started = daemon_status()  # the counters at the daemon's first poll
     t.join()
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     s = schedd()
-    deadline = time.monotonic() + 900
     while time.monotonic() < deadline and statuses(s, cluster):
         time.sleep(1)
-    out = {"raw_create_per_s": raw, "intake_per_s": rate, "ratio": rate / raw if raw else 0.0, "created": len(times)}
+    out = {
+        "raw_minimal_job_create_per_s": raw, "same_jobs_create_per_s": same, "intake_per_s": rate,
+        "ratio": rate / same if same else 0.0, "ratio_vs_minimal_job": rate / raw if raw else 0.0,
+        "created": len(times),
+    }  # fmt: skip
     return out, started
 
 

@@ -32,11 +32,14 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
+from bridge.domain.ir import Identity
+
 REPO = Path(__file__).resolve().parents[1]
 HOME = Path(os.environ.get("BATCH_BRIDGE_LAB_HOME", "/var/lib/batch-bridge-lab"))
 new_client_from_config: Any = config.new_client_from_config
 Watch: Any = watch.Watch
 NS = "batch"
+ALICE = Identity(user="alice", uid=2001, gid=2001, groups=(3000,), home="/lab/gpfs/home/alice")
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 
 
@@ -126,49 +129,53 @@ def same_jobs_create_rate(batch: Any, n: int, script: str) -> float:
     user, other job ids) created by the same client as the daemon's, 8 threads, nothing else."""
     from adapters.slurm.translate import SubmitContext, translate
     from bridge.config.settings import load_settings
-    from bridge.domain.ir import Identity
-    from bridge.kube.client import Kube, api_client
     from bridge.kube.objects import build_job
 
     settings = load_settings(REPO / "examples" / "config" / "lab.yaml")
-    alice = Identity(user="alice", uid=2001, gid=2001, groups=(3000,), home="/lab/gpfs/home/alice")
     tag = uuid.uuid4().hex[:6]
 
     def objects(i: int) -> Any:
         ctx = SubmitContext(
-            identity=alice, job_id=f"9{tag}{i}", submit_dir="/lab/gpfs/home/alice", cluster="baseline",
+            identity=ALICE, job_id=f"9{tag}{i}", submit_dir="/lab/gpfs/home/alice", cluster="baseline",
             now=datetime.now(UTC), script_name="intake.sh",
         )  # fmt: skip
         job = translate(script, ctx, ["--partition=k8s", "-t", "5"], (), settings.slurm)
         return build_job(job.model_copy(update={"cluster": "baseline"}), settings.site, settings.kube)
 
-    built = [objects(i) for i in range(n)]  # building is the daemon's work too, but not the baseline's
+    return create_rate(batch, [objects(i) for i in range(n)])
+
+
+def create_rate(batch: Any, built: list[Any]) -> float:
+    """Jobs per second creating ``built`` (builder output of cluster "baseline") with the daemon's
+    client and credentials, 8 threads; building is the daemon's work too, but not the baseline's."""
+    from bridge.kube.client import Kube, api_client
+
     kube = Kube(api_client(str(HOME / "bridge" / "kubeconfig")))
     t0 = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(kube.create_or_adopt, built))
-    rate = n / (time.monotonic() - t0)
+    rate = len(built) / (time.monotonic() - t0)
     batch.delete_collection_namespaced_job(  # as the admin: the bridge may not delete collections
         NS, label_selector="batch-bridge.io/cluster=baseline", propagation_policy="Background"
     )
     return rate
 
 
-def watch_created(batch: Any, n: int, since: set[str], deadline: float) -> list[float]:
-    """Monotonic times at which the daemon's Jobs (not in ``since``) appeared, until n of them."""
+def watch_created(
+    batch: Any, n: int, since: set[str], deadline: float, source: str = "slurm", wanted: Any = lambda job: True
+) -> list[float]:
+    """Monotonic times at which the daemon's Jobs (not in ``since``, ``wanted``) appeared, until n of
+    them: one watch, so that observing costs the apiserver next to nothing (a list per tick would not)."""
     seen: dict[str, float] = {}
-    rv = batch.list_namespaced_job(NS, label_selector="batch-bridge.io/source=slurm").metadata.resource_version
+    selector = f"batch-bridge.io/source={source}"
+    rv = batch.list_namespaced_job(NS, label_selector=selector, limit=1).metadata.resource_version
     while len(seen) < n and time.monotonic() < deadline:
         for ev in Watch().stream(
-            batch.list_namespaced_job,
-            NS,
-            label_selector="batch-bridge.io/source=slurm",
-            resource_version=rv,
-            timeout_seconds=30,
+            batch.list_namespaced_job, NS, label_selector=selector, resource_version=rv, timeout_seconds=30
         ):
             rv = ev["object"].metadata.resource_version
             name = ev["object"].metadata.name
-            if ev["type"] == "ADDED" and name not in since and name not in seen:
+            if ev["type"] == "ADDED" and name not in since and name not in seen and wanted(ev["object"]):
                 seen[name] = time.monotonic()
                 if len(seen) >= n:
                     break

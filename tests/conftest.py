@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.batch_lab",
     "tests.fixtures.kube_lab",
     "tests.fixtures.bridge_lab",
+    "tests.fixtures.condor_bridge",
     "tests.fixtures.sdk_lab",
 ]
 

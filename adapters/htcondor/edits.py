@@ -145,8 +145,17 @@ def completed(job: CondorJob, outcome: Outcome, now: int) -> Edit:
         edit["ExitSignal"] = outcome.signal
     else:
         edit["ExitCode"] = outcome.exit_code
-    if job.starts == 0:  # finished without a run the bridge saw start (a very short pod)
-        edit |= {"JobStartDate": t.start, "NumJobStarts": 1, "BridgeStarts": 1}
+    return edit | unseen_start(job, t.start)
+
+
+def unseen_start(job: CondorJob, start: int) -> Edit:
+    """A run that ended before the bridge saw its pod run (a short pod): its start is counted with its end."""
+    if job.state is not State.CLAIMED:
+        return {}
+    starts = job.starts + 1
+    edit: Edit = {"NumJobStarts": starts, "BridgeStarts": starts}
+    if starts == 1:
+        edit["JobStartDate"] = start
     return edit
 
 

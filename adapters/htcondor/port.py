@@ -24,13 +24,13 @@ import pwd
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from adapters.htcondor import edits
 from adapters.htcondor import events as ev
 from adapters.htcondor.ad import AdContext, AdView, to_ir, view_of
-from adapters.htcondor.record import KEEP, CondorJob, State, Status, claimable, managed_by, parse, phase
+from adapters.htcondor.record import KEEP, CondorJob, State, Status, claimable, in_state, managed_by, parse, phase
 from adapters.htcondor.settings import CondorSettings
 from adapters.htcondor.transport import CondorError, Counted, Schedd
 from adapters.htcondor.userlog import UserLog
@@ -77,14 +77,20 @@ class CondorPort:
         # Edits written at the next poll, batched: (condition, attributes) -> job ids.
         self._deferred: dict[tuple[str, tuple[tuple[str, object], ...]], set[str]] = {}
         self._lock = threading.Lock()  # workers finish and report while the poll thread prunes and flushes
+        self._checks: dict[str, _Check] = {}  # job id -> the transition edit the next poll verifies
+        self._polls = 0
 
     # --- intake ----------------------------------------------------------------------------------
     def poll(self) -> list[BatchRecord]:
         now = int(self.clock())
         manager = self.daemon.manager
+        with self._lock:
+            self._polls += 1
+            seq = self._polls
         self._flush()
         self.schedd.edit_where(claimable(manager), edits.claim(manager, now))
         jobs = [j for ad in self.schedd.query(managed_by(manager), KEEP) if (j := parse(_plain(ad))) is not None]
+        self._verify({j.job_id: j for j in jobs}, seq)
         self._read_views([j for j in jobs if j.state is State.CLAIMED])
         out: list[BatchRecord] = []
         fixes: list[tuple[list[str], edits.Edit]] = []
@@ -159,13 +165,30 @@ class CondorPort:
             self.userlog.append(job.owner, path, event)
 
     def _edit(self, job: CondorJob, edit: edits.Edit, check: str | None = None) -> None:
-        """One transaction; with ``check``, re-read BridgeState (the bindings may report a refused edit)."""
+        """One transaction; with ``check``, the next poll verifies BridgeState (the bindings may report
+        a refused edit) rather than a re-read now: the bindings serialise every schedd call of the
+        process under one lock, and a re-read per transition doubled the calls the workers wait for."""
         self.schedd.edit([job.job_id], edit)
-        if check is None:
-            return
-        ads = self.schedd.query(f"ClusterId == {job.cluster} && ProcId == {job.proc}", ["BridgeState"])
-        if ads and _plain(ads[0]).get("BridgeState") != check:
-            raise CondorError(f"job {job.job_id}: the schedd did not keep BridgeState={check!r}")
+        if check is not None:
+            with self._lock:
+                self._checks[job.job_id] = _Check(edit, job.state.value, check, self._polls)
+
+    def _verify(self, jobs: dict[str, CondorJob], seq: int) -> None:
+        """Transition edits written before this poll's query: one the schedd did not keep (the job is
+        still where it was) is written again, only onto that state; a job that moved on is left alone."""
+        with self._lock:
+            due = {k: c for k, c in self._checks.items() if c.polls < seq}
+            for key in due:
+                del self._checks[key]
+        for job_id, check in due.items():
+            job = jobs.get(job_id)
+            if job is None or job.state.value != check.was:
+                continue  # kept, moved on since, or gone from the queue
+            log.warning("job %s: the schedd did not keep BridgeState=%r: written again", job_id, check.want)
+            where = f"ClusterId == {job.cluster} && ProcId == {job.proc} && {in_state(check.was)}"
+            self.schedd.edit_where(where, check.edit)
+            with self._lock:
+                self._checks.setdefault(job_id, replace(check, polls=seq))
 
     def report(self, record: BatchRecord, text: str) -> None:
         """Pending reasons are batched: written at the next poll, only on jobs still claimed (a job that
@@ -209,18 +232,22 @@ class CondorPort:
             return  # written before: never a second, different outcome
         now = int(self.clock())
         sub = edits.hold_subcode(outcome)
+        detail = dict(outcome.detail)
+        # The pod ran (and ended) before the bridge saw it run: its start first.
+        ran = job.state is State.CLAIMED and (sub is None or "start" in detail)
+        if ran:
+            host = self._host(replace(job, node=detail.get("node", "")))
+            self._event(job, ev.execute(job.cluster, job.proc, now, host, job.starts + 1))
+        started = edits.unseen_start(job, edits.times(job, outcome, now).start) if ran else {}
         if sub is None:
-            if job.state is State.CLAIMED:  # the pod ended before the bridge saw it run: its start first
-                host = self._host(replace(job, node=dict(outcome.detail).get("node", "")))
-                self._event(job, ev.execute(job.cluster, job.proc, now, host, job.starts + 1))
             self._event(job, ev.terminate(job.cluster, job.proc, now, outcome.exit_code, outcome.signal))
             self._edit(job, edits.completed(job, outcome, now), check=State.DONE.value)
         elif sub is edits.HoldSub.PLATFORM and self.daemon.platform_failures == "rerun":
-            self._edit(job, edits.rerun(job, outcome.reason, now), check=State.HELD.value)
+            self._edit(job, edits.rerun(job, outcome.reason, now) | started, check=State.HELD.value)
         else:
             reason = edits.hold_reason(outcome.reason)
             self._event(job, ev.held(job.cluster, job.proc, now, reason, edits.HOLD_CODE, sub, job.holds + 1))
-            self._edit(job, edits.hold(job, outcome.reason, sub, now), check=State.HELD.value)
+            self._edit(job, edits.hold(job, outcome.reason, sub, now) | started, check=State.HELD.value)
         with self._lock:
             self._finished.add(record.key)
 
@@ -251,6 +278,14 @@ class CondorPort:
             self._edit(job, {**edits.between_runs(job), "KubernetesStatus": text}, check=State.HELD.value)
         else:
             log.warning("job %s ended outside batch-bridge (JobStatus %s): left as it is", job.job_id, job.status)
+
+
+@dataclass(frozen=True)
+class _Check:
+    edit: edits.Edit
+    was: str  # BridgeState the transition started from
+    want: str  # BridgeState it writes
+    polls: int  # polls begun before it was written: a later poll's query shows it
 
 
 def _plain(ad: Any) -> dict[str, Any]:

@@ -169,6 +169,11 @@ def claimable(manager: str) -> str:
     )
 
 
+def in_state(state: str) -> str:
+    """The constraint of a job whose BridgeState is ``state`` ("" for none yet)."""
+    return f"BridgeState == {_q(state)}" if state else "BridgeState is undefined"
+
+
 def managed_by(manager: str) -> str:
     return f"ManagedManager == {_q(manager)}"
 

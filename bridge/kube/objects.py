@@ -42,6 +42,10 @@ def _compact(script: str, header: int) -> str:
 # srun for steps inside a Slurm job's pod (a package file, read once: the builder stays pure).
 SRUN = _compact(_package_files("bridge.kube").joinpath("srun.sh").read_text(), header=8)
 SCRATCH_VOLUME = "scratch"
+# Whether the batch system ends a job at its own time limit, so that activeDeadlineSeconds is only a
+# backstop (limit + deadline_grace_seconds): slurmctld times out the gateway shim; nothing in HTCondor
+# runs a managed job's AllowedExecuteDuration, so the deadline is the limit itself.
+_BATCH_ENFORCES_LIMIT = {Source.SLURM: True, Source.HTCONDOR: False, Source.SDK: True}
 CONTAINER = "job"
 
 
@@ -320,7 +324,8 @@ def job_spec(job: BatchJob, meta: Obj, image: str, files: Obj, policy: SitePolic
         # Platform disruptions (eviction, node loss) re-run the pod instead of failing the job.
         spec["podFailurePolicy"] = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
     if job.time_limit_s is not None:
-        spec["activeDeadlineSeconds"] = job.time_limit_s + settings.deadline_grace_seconds
+        grace = settings.deadline_grace_seconds if _BATCH_ENFORCES_LIMIT[job.source] else 0
+        spec["activeDeadlineSeconds"] = job.time_limit_s + grace
     if settings.ttl_seconds_after_finished is not None:
         spec["ttlSecondsAfterFinished"] = settings.ttl_seconds_after_finished
     spec["template"] = {"metadata": meta, "spec": pod_spec(job, image, files, policy, settings)}

@@ -6,129 +6,18 @@ back. Every wait is a condition with a deadline.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
-import textwrap
-import uuid
-import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.fixtures.batch_lab import CondorLab
-from tests.fixtures.bridge_lab import _run as _lab_bridge
-from tests.fixtures.kube_lab import KubeLab
-from tests.fixtures.waiting import lab_state, wait_until
+from tests.fixtures.bridge_lab import NAMESPACE
+from tests.fixtures.condor_bridge import SHELL, CondorBridge
+from tests.fixtures.condor_bridge import types_of as _types
+from tests.fixtures.waiting import wait_until
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    import htcondor2
-
-pytestmark = pytest.mark.integration
-NAMESPACE = "batch"
-
-
-@dataclass
-class CondorBridge:
-    condor: CondorLab
-    kube: KubeLab
-
-    @property
-    def state(self) -> Path:
-        return lab_state("bridge")
-
-    def pid(self) -> int:
-        return int((self.state / "htcondor.pid").read_text().split()[0])
-
-    def up(self) -> None:
-        _lab_bridge("up", "--only", "htcondor")
-
-    def kill9(self) -> None:
-        pid = self.pid()
-        os.kill(pid, signal.SIGKILL)
-        wait_until(f"daemon {pid} gone", lambda: not Path(f"/proc/{pid}").exists() or None, 10)
-
-    def workdir(self, user: str) -> Path:
-        """A fresh directory of ``user``'s on site storage (the same path inside the lab)."""
-        path = self.condor.users[user].home / "bb-condor" / uuid.uuid4().hex[:8]
-        self.condor.run(user, "mkdir", "-p", str(path))
-        return path
-
-    def submit(self, user: str, description: str, cwd: Path) -> int:
-        return self.condor.submit(user, textwrap.dedent(description), cwd=cwd)
-
-    def ads(self, cluster: int, where: str = "q", user: str = "root") -> list[dict[str, Any]]:
-        tool = "condor_q" if where == "q" else "condor_history"
-        extra = ["-allusers"] if where == "q" else []
-        out = self.condor.run(user, tool, *extra, str(cluster), "-json").stdout.strip()
-        return sorted(json.loads(out) if out else [], key=lambda a: int(a["ProcId"]))
-
-    def wait_history(self, cluster: int, procs: int = 1, timeout: float = 120.0) -> list[dict[str, Any]]:
-        def probe() -> list[dict[str, Any]] | None:
-            ads = self.ads(cluster, "history")
-            return ads if len(ads) >= procs else None
-
-        return wait_until(f"{procs} proc(s) of cluster {cluster} in condor_history", probe, timeout)
-
-    def wait_q(self, cluster: int, what: str, pred: Any, timeout: float = 90.0) -> dict[str, Any]:
-        def probe() -> dict[str, Any] | None:
-            ads = self.ads(cluster)
-            return ads[0] if ads and pred(ads[0]) else None
-
-        return wait_until(f"cluster {cluster}: {what}", probe, timeout)
-
-    def kube_jobs(self, job_id: str) -> list[Any]:
-        items = self.kube.batch.list_namespaced_job(
-            NAMESPACE, label_selector=f"batch-bridge.io/source=htcondor,batch-bridge.io/job-id={job_id}"
-        ).items
-        return [j for j in items if j.metadata.deletion_timestamp is None]
-
-    def events(self, log: Path) -> list[Any]:
-        return list(htcondor2.JobEventLog(str(log)).events(0))
-
-
-@pytest.fixture(scope="session")
-def condor_bridge(condor_lab: CondorLab, kube_lab: KubeLab) -> Iterator[CondorBridge]:
-    was_running = "htcondor adapter running" in _lab_bridge("status")
-    _lab_bridge("up", "--only", "htcondor")
-    yield CondorBridge(condor_lab, kube_lab)
-    if not was_running:
-        _lab_bridge("down", "--only", "htcondor")
-
-
-SITE = Path(__file__).resolve().parents[2] / "adapters" / "htcondor" / "site" / "batch-bridge.config"
-
-
-@pytest.fixture(autouse=True)
-def _site_config_installed(condor_bridge: CondorBridge) -> None:
-    """The checkout's schedd config is what the lab runs (a `lab/batch up` from a checkout without it
-    uninstalls it): reinstalled, and the schedd reconfigured, when it is not."""
-    installed = condor_bridge.condor.lab.root / "etc" / "condor" / "config.d" / "90-site-batch-bridge.config"
-    if not installed.exists() or installed.read_bytes() != SITE.read_bytes():
-        import subprocess
-
-        lab = Path(__file__).resolve().parents[2] / "lab" / "batch"
-        subprocess.run([str(lab), "up"], capture_output=True, check=True, timeout=600)
-        wait_until(
-            "the schedd to load the bridge's transforms",
-            lambda: (
-                "BridgeStrip" in condor_bridge.condor.run("root", "condor_config_val", "JOB_TRANSFORM_NAMES").stdout
-                or None
-            ),
-            30,
-        )
-
-
-def _types(events: list[Any], proc: int | None = None) -> list[int]:
-    return [int(e.type) for e in events if proc is None or e.proc == proc]
-
-
-SHELL = "executable = /bin/sh\nshould_transfer_files = NO\n+WantKubernetes = true\n"
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("site_config_installed")]
 
 
 def test_exit_code_output_times_and_user_log(condor_bridge: CondorBridge) -> None:
@@ -353,3 +242,21 @@ def test_schedd_restart_mid_run(condor_bridge: CondorBridge) -> None:
     assert [(a["ProcId"], a["JobStatus"], a["ExitCode"]) for a in ads] == [(p, 4, p) for p in range(3)]
     events = condor_bridge.events(d / "job.log")
     assert all(_types(events, p).count(5) == 1 for p in range(3))
+
+
+def test_container_universe_runs_the_requested_image(condor_bridge: CondorBridge) -> None:
+    """The lab has one runnable image (also the site's default); that an image it does not hold holds
+    the job (test_htcondor_limits) shows the request is the one used."""
+    image = "localhost/batch-bridge/lab-runtime:2"
+    d = condor_bridge.workdir("bob")
+    cluster = condor_bridge.submit(
+        "bob",
+        SHELL + f"universe = container\ncontainer_image = docker://{image}\narguments = \"-c 'exit 4'\"\nqueue\n",
+        d,
+    )
+    (ad,) = condor_bridge.wait_history(cluster)
+    assert (ad["JobStatus"], ad["ExitCode"], ad["WantContainer"]) == (4, 4, True)
+    (job,) = condor_bridge.kube_jobs(f"{cluster}.0")
+    assert job.spec.template.spec.containers[0].image == image
+    (pod,) = condor_bridge.kube.job_pods(NAMESPACE, job.metadata.name)
+    assert pod.status.container_statuses[0].image == image

@@ -11,28 +11,12 @@ from typing import Any
 import pytest
 
 from tests.fixtures.bridge_lab import NAMESPACE, SlurmBridge
-from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def _running_pod(bridge: SlurmBridge, job: int) -> Any:
-    def probe() -> Any:
-        pods = bridge.kube.core.list_namespaced_pod(NAMESPACE, label_selector=f"batch-bridge.io/job-id={job}").items
-        running = [p for p in pods if p.status.phase == "Running" and p.metadata.deletion_timestamp is None]
-        return running[0] if running else None
-
-    return wait_until(f"a running pod of job {job}", probe, 120)
-
-
-def _evict(bridge: SlurmBridge, pod: Any) -> None:
-    """What a node drain or the descheduler does: the Eviction API, as an administrator."""
-    body = {
-        "apiVersion": "policy/v1",
-        "kind": "Eviction",
-        "metadata": {"name": pod.metadata.name, "namespace": NAMESPACE},
-    }
-    bridge.kube.core.create_namespaced_pod_eviction(pod.metadata.name, NAMESPACE, body)
+    return bridge.kube.running_pod(NAMESPACE, f"batch-bridge.io/job-id={job}")
 
 
 def _submit(bridge: SlurmBridge, *args: str) -> int:
@@ -51,7 +35,7 @@ def test_an_evicted_pod_ends_the_job_as_node_fail_with_the_reason(slurm_bridge: 
     job = _submit(slurm_bridge, "--no-requeue")
     pod = _running_pod(slurm_bridge, job)
     slurm_bridge.slurm.wait_state(job, ["RUNNING"], timeout=60)
-    _evict(slurm_bridge, pod)
+    slurm_bridge.kube.evict(pod)
     rec = slurm_bridge.slurm.wait_sacct(job, timeout=120)
     assert (rec["State"], rec["ExitCode"]) == ("FAILED", "1:0"), rec
     assert "done=NODE_FAIL" in rec["AdminComment"] and "Eviction" in rec["AdminComment"], rec
@@ -62,7 +46,7 @@ def test_a_requeue_job_runs_again_after_an_eviction(slurm_bridge: SlurmBridge) -
     job = _submit(slurm_bridge, "--requeue")
     first = _running_pod(slurm_bridge, job)
     slurm_bridge.slurm.wait_state(job, ["RUNNING"], timeout=60)
-    _evict(slurm_bridge, first)
+    slurm_bridge.kube.evict(first)
     rec = slurm_bridge.slurm.wait_sacct(job, timeout=180)
     assert (rec["State"], rec["ExitCode"]) == ("COMPLETED", "0:0"), rec
     (kjob,) = slurm_bridge.kube_jobs(job)  # the same Kubernetes Job ran a replacement (the evicted pod is deleted)

@@ -13,7 +13,7 @@ import pytest
 from adapters.slurm.translate import SubmitContext, translate
 from bridge.domain import wellknown as wk
 from bridge.domain.errors import TranslationError
-from bridge.domain.ir import BatchJob
+from bridge.domain.ir import BatchJob, Source
 from bridge.domain.policy import HostPathVolume, StorageMount
 from bridge.kube.objects import build_job, job_files
 from bridge.kube.settings import KubeSettings
@@ -73,6 +73,12 @@ def test_single_job_shape() -> None:
     assert job["metadata"]["labels"][wk.LABEL_KUEUE_QUEUE] == "q"
     assert spec["template"]["spec"]["priorityClassName"] == "p"
     assert "fsGroup" not in str(job)
+
+
+def test_a_limit_no_batch_system_enforces_is_the_deadline_itself() -> None:
+    """HTCondor runs no starter for a managed job: AllowedExecuteDuration is Kubernetes' to end."""
+    condor = sbatch(script("-t 1:00:00")).model_copy(update={"source": Source.HTCONDOR})
+    assert _job(condor, deadline_grace_seconds=120)["spec"]["activeDeadlineSeconds"] == 3600
 
 
 def test_storage_volumes_are_mounted_at_the_same_path() -> None:

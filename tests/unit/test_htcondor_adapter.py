@@ -330,14 +330,34 @@ def test_refusal_holds_with_code_and_a_new_run() -> None:
     assert not port.gone("4.0.r1")
 
 
-def test_refused_edit_is_detected_by_rereading() -> None:
+def test_refused_edit_is_written_again_at_the_next_poll_onto_the_same_state_only() -> None:
     schedd = FakeSchedd()
     schedd.add(5, 0)
+    schedd.add(6, 0)
+    port = _port(schedd)
+    first, second = port.poll()
+    schedd.refuse = {"BridgeState"}
+    port.release(first, "k8s Running on real-0")  # reported done, not kept
+    port.release(second, "k8s Running on real-0")
+    schedd.refuse = set()
+    schedd.ads["6.0"]["BridgeState"] = "removed"  # moved on meanwhile: never overwritten
+    edits_before = schedd.calls.count("edit")
+    port.poll()
+    assert schedd.ads["5.0"]["BridgeState"] == "running" and schedd.ads["5.0"]["JobStatus"] == 2
+    assert schedd.ads["6.0"]["BridgeState"] == "removed"
+    assert schedd.calls.count("edit") == edits_before + 2  # the claim, and one write again
+    port.poll()
+    assert schedd.calls.count("edit") == edits_before + 3  # kept: nothing more
+
+
+def test_a_transition_costs_one_schedd_call() -> None:
+    schedd = FakeSchedd()
+    schedd.add(7, 0)
     port = _port(schedd)
     rec = port.poll()[0]
-    schedd.refuse = {"BridgeState"}
-    with pytest.raises(Exception, match="did not keep"):
-        port.release(rec, "k8s Running on real-0")
+    calls = len(schedd.calls)
+    port.release(rec, "k8s Running on real-0")
+    assert schedd.calls[calls:] == ["edit"]
 
 
 def test_remove_and_hold_are_finished_by_audit() -> None:
@@ -392,8 +412,29 @@ def test_a_pod_that_ended_before_it_was_seen_running_still_has_an_execute_event(
     port = _port(schedd, userlog)
     port.finish(port.poll()[0], _ok(0))
     assert schedd.ads["11.0"]["NumJobStarts"] == 1
-    heads = [line[:3] for line in userlog.files["/lab/gpfs/home/alice/job.log"].splitlines() if line[:1].isdigit()]
-    assert heads == ["001", "005"]
+    assert _heads(userlog) == ["001", "005"]
+
+
+def _heads(userlog: MemoryLog) -> list[str]:
+    return [line[:3] for line in userlog.files["/lab/gpfs/home/alice/job.log"].splitlines() if line[:1].isdigit()]
+
+
+@pytest.mark.parametrize(
+    ("detail", "heads", "starts"),
+    [
+        ((("start", "2027-01-15T08:00:00Z"), ("exit", "137")), ["001", "012"], 1),  # ran, then OOMKilled
+        ((), ["012"], None),  # never ran: an image that cannot be pulled
+    ],
+)
+def test_a_hold_counts_a_run_the_bridge_did_not_see_start(
+    detail: tuple[tuple[str, str], ...], heads: list[str], starts: int | None
+) -> None:
+    schedd, userlog = FakeSchedd(), MemoryLog()
+    schedd.add(12, 0)
+    port = _port(schedd, userlog)
+    port.finish(port.poll()[0], Outcome(state=JobState.OUT_OF_MEMORY, exit_code=137, reason="OOM", detail=detail))
+    assert (schedd.ads["12.0"]["JobStatus"], schedd.ads["12.0"].get("NumJobStarts")) == (5, starts)
+    assert _heads(userlog) == heads
 
 
 HOSTILE: list[dict[str, object]] = [
