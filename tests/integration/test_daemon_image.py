@@ -130,24 +130,16 @@ def test_the_image_runs_locked_down_on_the_real_node(
     ref, env = daemon_image["ref"], _image_env()
     ns = kube_lab.namespace("daemon-image")
     python = f"{env['DAEMON_PREFIX']}/bin/python"
-    pod = client.V1Pod(
-        metadata=client.V1ObjectMeta(name="daemon-image"),
-        spec=client.V1PodSpec(
-            restart_policy="Never",
-            automount_service_account_token=False,
-            enable_service_links=False,
-            node_selector=real_node.node_selector,
-            tolerations=[client.V1Toleration(**t) for t in real_node.tolerations],
-            security_context=client.V1PodSecurityContext(
-                run_as_non_root=True, seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault")
-            ),
-            containers=[
-                _container("help", ref, None, ["--help"]),
-                _container("schema", ref, None, ["config", "schema"]),
-                _container("probe", ref, [python, "-c", PROBE], None),
-            ],
-        ),
-    )
+    # The real node's pod (placement, RuntimeDefault seccomp, runAsNonRoot) without its uid/gid:
+    # the image's own USER must be what makes it non-root.
+    spec = real_node.pod_spec([], uid=0, gid=0)
+    spec.security_context.run_as_user = spec.security_context.run_as_group = None
+    spec.containers = [
+        _container("help", ref, None, ["--help"]),
+        _container("schema", ref, None, ["config", "schema"]),
+        _container("probe", ref, [python, "-c", PROBE], None),
+    ]
+    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="daemon-image"), spec=spec)
     kube_lab.core.create_namespaced_pod(ns, pod)
     done = kube_lab.wait_pod(
         ns, "daemon-image", lambda p: p.status.phase in ("Succeeded", "Failed"), "finished", timeout=120
