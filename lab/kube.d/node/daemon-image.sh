@@ -136,7 +136,13 @@ mkdir -p "$CACHE"
 exec 8>"$CACHE/daemon-image.lock"
 flock 8
 
-if [[ ! -s "$OUT/daemon.tar" ]]; then build_base; pack_image; fi
+if [[ ! -s "$OUT/daemon.tar" ]]; then
+  build_base
+  pack_image
+  # Each source change is a new ~300 MB tar: keep the newest four (containerd keeps what it imported).
+  find "$CACHE" -maxdepth 1 -name 'daemon-image-*' -type d -printf '%T@ %p\n' | sort -rn | tail -n +5 | cut -d' ' -f2- |
+    xargs -r rm -rf
+fi
 if ((IMPORT)); then
   ctr_ version >/dev/null 2>&1 || die "the lab's containerd is not running ($CTR_SOCK): lab/kube up first"
   if ! ctr_ images ls -q | grep -qxF "$REF"; then
