@@ -51,3 +51,14 @@ def test_rbac_cli_prints_the_chart_rules(capsys: pytest.CaptureFixture[str]) -> 
         ("ClusterRole", None): rules["cluster"],
         ("Role", "l"): rules["leader"],
     }
+
+
+def test_readme_values_table_names_every_value() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    table = (CHART / "README.md").read_text().split("## Values", 1)[1]
+    own = values_schema()["properties"]
+    missing = [key for key in values if f"`{key}" not in table]
+    for key, value in values.items():
+        if key != "config" and "properties" in own[key]:  # the chart's own keys, not Kubernetes objects
+            missing += [f"{key}.{sub}" for sub in value if sub not in table]
+    assert missing == []
