@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.kube_lab",
     "tests.fixtures.bridge_lab",
     "tests.fixtures.sdk_lab",
+    "tests.fixtures.chart_lab",
 ]
 
 

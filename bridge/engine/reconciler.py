@@ -51,6 +51,7 @@ from bridge.kube.objects import build_job
 from bridge.kube.reflector import Key, Reflector
 from bridge.kube.settings import KubeSettings
 from bridge.kube.storage_sync import ensure_storage
+from bridge.observability.logfields import job_fields
 from bridge.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -350,7 +351,8 @@ class Reconciler:
                 continue
             self._orphan_polls[sid] += 1
             if self._orphan_polls[sid] >= self.settings.orphan_grace_polls:
-                log.warning("Job %s/%s: batch job %s is gone: deleting", key[0], key[1], sid)
+                log.warning("Job %s/%s: batch job %s is gone: deleting", key[0], key[1], sid,
+                            extra=job_fields(self._source, sid, key[0], key[1]))  # fmt: skip
                 self.kube.delete_job(*key)
                 self.stats.deleted += 1
                 self._orphan_polls.pop(sid, None)
@@ -372,7 +374,8 @@ class Reconciler:
                     target = "kubernetes" if isinstance(exc, KubeError) else "batch"
                     self.metrics.api_errors.labels(self._source, target).inc()
                 delay = self.queue.retry(key)
-                log.warning("job %s: %s (retry in %.1fs)", key, exc, delay, exc_info=not isinstance(exc, KubeError))
+                log.warning("job %s: %s (retry in %.1fs)", key, exc, delay, exc_info=not isinstance(exc, KubeError),
+                            extra=job_fields(self._source, key))  # fmt: skip
             finally:
                 self.queue.done(key)
 
@@ -419,7 +422,7 @@ class Reconciler:
             _, created = self.kube.create_or_adopt(objects)
         except TranslationError as exc:
             self.stats.refused += 1
-            log.info("job %s refused: %s", rec.key, exc)
+            log.info("job %s refused: %s", rec.key, exc, extra=job_fields(self._source, rec.key))
             self._finish(rec, memo, refusal(exc))
             return
         except KubeError as exc:
@@ -434,6 +437,10 @@ class Reconciler:
                 self.metrics.intake.labels(self._source).observe(waited)
         else:
             self.stats.adopted += 1
+        meta = objects.job["metadata"]
+        log.info("job %s: Kubernetes Job %s/%s %s", rec.key, meta["namespace"], meta["name"],
+                 "created" if created else "adopted",
+                 extra=job_fields(self._source, rec.key, meta["namespace"], meta["name"]))  # fmt: skip
         # No write to the batch system here: the watch brings the pod, and its reason is written only
         # if it is still pending after report_settle_s (most pods start first: one write saved per job).
         memo.created_at = time.monotonic()

@@ -22,11 +22,10 @@ from kubernetes import dynamic as kube_dynamic
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from bridge.cli.chart import rbac_rules
+from tests.fixtures.chart_lab import CHART, REPO, run_helm
 from tests.fixtures.kube_lab import KubeLab
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "batch-bridge"
 VALUE_SETS = {"default": None, **{p.stem: p for p in sorted((CHART / "ci").glob("*.yaml"))}}
 # The kinds of an operator the lab does not run (prometheus-operator): nothing can admit them there.
 NOT_SERVED = {"ServiceMonitor", "PrometheusRule"}
@@ -34,17 +33,8 @@ Triple = tuple[str, str, str]
 DynamicClient: Any = kube_dynamic.DynamicClient  # untyped in the client library
 
 
-@pytest.fixture(scope="module")
-def helm() -> str:
-    out = subprocess.run([str(REPO / "lab/kube.d/helm.sh")], capture_output=True, text=True, timeout=1800, check=True)
-    return out.stdout.strip().splitlines()[-1]
-
-
 def _helm(helm: str, kube_lab: KubeLab, *args: str) -> str:
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "KUBECONFIG": kube_lab.endpoints["admin_kubeconfig"]}
-    run = subprocess.run([helm, *args], capture_output=True, text=True, timeout=300, env=env, check=False)
-    assert run.returncode == 0, f"helm {' '.join(args)}:\n{run.stdout}\n{run.stderr}"
-    return run.stdout
+    return run_helm(helm, kube_lab, *args)
 
 
 def _values(name: str) -> list[str]:

@@ -60,3 +60,22 @@ def test_the_endpoints_say_health_readiness_and_metrics() -> None:
         assert _get(port, "/nothing")[0] == 404
     finally:
         server.shutdown()
+
+
+def test_json_log_lines_carry_the_job_fields() -> None:
+    import json
+    import logging
+
+    from bridge.cli.run import JsonFormatter
+    from bridge.observability.logfields import job_fields
+
+    record = logging.LogRecord("batch-bridge", logging.INFO, __file__, 1, "job %s created", ("12",), None)
+    record.__dict__.update(job_fields("slurm", "12", "batch", "slurm-lab-12-abc"))
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["source"], line["job_id"], line["namespace"], line["name"]) == (
+        "slurm",
+        "12",
+        "batch",
+        "slurm-lab-12-abc",
+    )
+    assert job_fields("htcondor", "3.0") == {"source": "htcondor", "job_id": "3.0"}  # unknown fields left out
