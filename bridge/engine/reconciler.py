@@ -47,6 +47,7 @@ from bridge.engine.ports import BatchPort, BatchRecord
 from bridge.engine.settings import EngineSettings
 from bridge.engine.workqueue import WorkQueue
 from bridge.kube.client import Kube, KubeError
+from bridge.kube.events import job_event
 from bridge.kube.objects import build_job
 from bridge.kube.reflector import Key, Reflector
 from bridge.kube.settings import KubeSettings
@@ -419,7 +420,7 @@ class Reconciler:
                 self._do_report(rec, Observation(KubePhase.PENDING, f"k8s Pending: storage: {waiting}"), memo)
                 self.queue.add_after(rec.key, 5.0)
                 return
-            _, created = self.kube.create_or_adopt(objects)
+            live, created = self.kube.create_or_adopt(objects)
         except TranslationError as exc:
             self.stats.refused += 1
             log.info("job %s refused: %s", rec.key, exc, extra=job_fields(self._source, rec.key))
@@ -437,6 +438,9 @@ class Reconciler:
                 self.metrics.intake.labels(self._source).observe(waited)
         else:
             self.stats.adopted += 1
+            m = live.get("metadata", {})
+            self._event(m.get("namespace"), m.get("name"), m.get("uid"), "Adopted",
+                        f"{self._source} job {rec.key}: an existing Job taken over (restart or failover)")  # fmt: skip
         meta = objects.job["metadata"]
         log.info("job %s: Kubernetes Job %s/%s %s", rec.key, meta["namespace"], meta["name"],
                  "created" if created else "adopted",
@@ -463,6 +467,9 @@ class Reconciler:
     def _do_release(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         text = memo.outcome.reason if memo.outcome else obs.reason
         self.port.release(rec, text)
+        self._job_event(
+            obs.job, "Released", f"{self._source} job {rec.key}: the batch system shows it running ({text})"
+        )
         memo.released = True
         memo.reported = text
         self.stats.released += 1
@@ -477,10 +484,22 @@ class Reconciler:
         self.queue.add_after(rec.key, self.settings.signal_repeat_s)
 
     def _do_finish(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
-        self._finish(rec, memo, outcome_of(obs))
+        outcome = outcome_of(obs)
+        self._finish(rec, memo, outcome)
+        kind = "Normal" if outcome.state is JobState.SUCCEEDED else "Warning"
+        self._job_event(obs.job, "BatchRecordFinal", f"{self._source} job {rec.key}: {outcome.reason}", kind)
         if (ended := _epoch(obs.pod.finished if obs.pod else None)) is not None:
             self.metrics.status_lag.labels(self._source).observe(max(time.time() - ended, 0.0))
             memo.finished_at = ended
+
+    def _job_event(self, job: JobSummary | None, reason: str, message: str, kind: str = "Normal") -> None:
+        if job is not None:
+            self._event(job.namespace, job.name, job.uid, reason, message, kind)
+
+    def _event(self, ns: str | None, name: str | None, uid: str | None, reason: str, message: str,
+               kind: str = "Normal") -> None:  # fmt: skip
+        if self.settings.events and ns and name and uid:
+            self.kube.record_event(job_event(ns, name, uid, reason, message, kind))
 
     def _do_lost(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         reason = "NODE_FAIL: the Kubernetes Job disappeared before it finished (deleted outside batch-bridge?)"

@@ -64,6 +64,11 @@ class EngineSettings(Model):
         description="Namespaces to watch (a Role in each suffices); None watches all (needs a ClusterRole).",
     )
     leader: LeaderSettings = Field(default_factory=LeaderSettings, description="Leader election (HA).")
+    events: bool = Field(
+        default=True,
+        description="Kubernetes Events on the Jobs for user-visible transitions (released, outcome written, "
+        "adopted); one write each, best effort.",
+    )
     identity: IdentitySettings = Field(
         default_factory=IdentitySettings, description="Where uid/gid/groups of a batch user are read from."
     )

@@ -188,6 +188,11 @@ def test_slurm_job_end_to_end_and_the_histograms_move(installed: Installed, slur
                    "batch_bridge_reconcile_duration_seconds"):  # fmt: skip
         assert _count(after, family, "slurm") > _count(before, family, "slurm"), family
     assert after['batch_bridge_leader{source="slurm"}'] == 1.0
+    (kjob,) = SlurmBridgeJobs(installed.kube).jobs(job)
+    events = installed.kube.core.list_namespaced_event(
+        JOB_NS, field_selector=f"involvedObject.uid={kjob.metadata.uid},source=batch-bridge"
+    ).items
+    assert {"Released", "BatchRecordFinal"} <= {e.reason for e in events}, [e.reason for e in events]
 
 
 def test_htcondor_job_end_to_end(installed: Installed, condor_lab: CondorLab) -> None:
@@ -266,12 +271,15 @@ class SlurmBridgeJobs:
         self.kube = kube
         self.seen: dict[int, set[str]] = {}
 
-    def count(self, job: int) -> int:
+    def jobs(self, job: int) -> list[Any]:
         items = self.kube.batch.list_namespaced_job(
             JOB_NS, label_selector=f"batch-bridge.io/source=slurm,batch-bridge.io/job-id={job}"
         ).items
         self.seen.setdefault(job, set()).update(j.metadata.uid for j in items)
-        return len([j for j in items if j.metadata.deletion_timestamp is None])
+        return [j for j in items if j.metadata.deletion_timestamp is None]
+
+    def count(self, job: int) -> int:
+        return len(self.jobs(job))
 
     def created_total(self, jobs: list[int]) -> int:
         """Distinct Kubernetes Jobs (by uid) ever seen for these batch jobs."""

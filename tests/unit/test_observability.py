@@ -79,3 +79,18 @@ def test_json_log_lines_carry_the_job_fields() -> None:
         "slurm-lab-12-abc",
     )
     assert job_fields("htcondor", "3.0") == {"source": "htcondor", "job_id": "3.0"}  # unknown fields left out
+
+
+def test_job_event_names_the_job_and_is_bounded() -> None:
+    from datetime import UTC, datetime
+
+    from bridge.kube.events import MESSAGE_MAX, job_event
+
+    ev = job_event("batch", "slurm-lab-7-x", "uid-1", "Released", "m" * 5000, now=datetime(2027, 1, 1, tzinfo=UTC))
+    assert ev["involvedObject"] == {"apiVersion": "batch/v1", "kind": "Job", "namespace": "batch",
+                                    "name": "slurm-lab-7-x", "uid": "uid-1"}  # fmt: skip
+    assert (
+        len(ev["message"]) == MESSAGE_MAX and ev["type"] == "Normal" and ev["source"] == {"component": "batch-bridge"}
+    )
+    assert ev["metadata"] == {"generateName": "slurm-lab-7-x.", "namespace": "batch"}
+    assert ev["firstTimestamp"] == ev["lastTimestamp"] == "2027-01-01T00:00:00Z"
