@@ -40,6 +40,7 @@ PRIMARY, STANDBY = "bb", "bbsb"
 PORT, STANDBY_PORT = 18080, 18090  # Slurm; the HTCondor adapter is PORT + 1
 LEASE_S = 10.0  # the standby takes over this long after the last renewal
 JOB_NS = "batch"
+LAB_CONFIG = REPO / "examples/config/lab-real-node.yaml"  # the host daemons' configuration
 SHELL = "executable = /bin/sh\nshould_transfer_files = NO\n+WantKubernetes = true\n"
 
 
@@ -72,6 +73,13 @@ def _identity_files(kube: KubeLab, ns: str, users: list[str]) -> None:
     )
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def _values(condor: CondorLab, image: str) -> dict[str, Any]:
     repo, _, tag = image.rpartition(":")
     condor_config = Path(condor.config_path("bbridge")).read_text()
@@ -83,10 +91,10 @@ def _values(condor: CondorLab, image: str) -> dict[str, Any]:
         "identity": {"passwd": {"configMap": "site-identity", "key": "passwd"},
                      "group": {"configMap": "site-identity", "key": "group"}},
         "htcondor": {"condorConfig": condor_config},
-        "config": {
+        "config": _merge(yaml.safe_load(LAB_CONFIG.read_text()), {
             "htcondor": {"daemon": {"schedd": condor.schedd_name, "uid_domain": condor.uid_domain, "user_log": {"mode": "off"}}},
             "engine": {"watch_namespaces": [JOB_NS], "leader": {"lease_s": LEASE_S, "renew_s": 1.0, "deadline_s": 6.0}},
-        },
+        }),
     }  # fmt: skip
 
 
