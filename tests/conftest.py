@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.bridge_lab",
     "tests.fixtures.condor_bridge",
     "tests.fixtures.sdk_lab",
+    "tests.fixtures.chart_lab",
 ]
 
 

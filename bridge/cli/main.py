@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     rb.add_argument("--namespace", required=True, help="namespace the jobs run in")
     rb.add_argument("--service-account", default="batch-bridge/batch-bridge", help="NAMESPACE/NAME of the bridge SA")
     rb.add_argument("--storage", action="store_true", help="also the ClusterRole for site storage volumes (PVs)")
+    rb.add_argument("--lease-namespace", help="also the Role for leader election's Lease in this namespace")
     rb.add_argument("-o", "--output", choices=sorted(FORMATS), default="yaml")
 
     cfg = sub.add_parser("config", help="configuration tools")
@@ -96,16 +97,18 @@ def _run(ns: argparse.Namespace) -> int:
 
 
 def _rbac(ns: argparse.Namespace) -> int:
-    from bridge.kube.client import RBAC_RULES
+    from bridge.cli.chart import rbac_rules
     from bridge.kube.rbac import cluster_grant, namespace_grant
-    from bridge.kube.storage_sync import STORAGE_CLUSTER_RULES, STORAGE_NAMESPACE_RULES
 
     sa_ns, _, sa_name = ns.service_account.partition("/")
     if not sa_name:
         raise BridgeError("--service-account must be NAMESPACE/NAME")
-    objects = namespace_grant(ns.namespace, sa_ns, sa_name, [*RBAC_RULES, *STORAGE_NAMESPACE_RULES])
+    rules = rbac_rules()
+    objects = namespace_grant(ns.namespace, sa_ns, sa_name, rules["namespaced"])
     if ns.storage:
-        objects += cluster_grant(sa_ns, sa_name, STORAGE_CLUSTER_RULES)
+        objects += cluster_grant(sa_ns, sa_name, rules["cluster"])
+    if ns.lease_namespace:
+        objects += namespace_grant(ns.lease_namespace, sa_ns, sa_name, rules["leader"], name="batch-bridge-leader")
     sys.stdout.write(FORMATS[ns.output](objects))
     return 0
 

@@ -17,8 +17,10 @@ from adapters.slurm.transport import CliTransport, RestTransport, SlurmTransport
 from bridge.cli.daemon import run_daemon
 from bridge.config.settings import BridgeSettings
 from bridge.domain.errors import BridgeError
+from bridge.engine.identity import Directory, from_nss
 from bridge.engine.reconciler import Reconciler, summary
 from bridge.kube.client import Kube, api_client
+from bridge.observability.logfields import FIELDS
 
 log = logging.getLogger("batch-bridge")
 
@@ -31,6 +33,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        out.update({f: getattr(record, f) for f in FIELDS if hasattr(record, f)})
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out)
@@ -69,10 +72,18 @@ def _rss_kib() -> int:
     return 0
 
 
+def _directory(settings: BridgeSettings) -> Directory | None:
+    """The configured identity files (a daemon in a pod), or None: NSS on the host."""
+    ident = settings.engine.identity
+    return Directory(ident.passwd_file, ident.group_file) if ident.passwd_file else None
+
+
 def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
     if os.geteuid() == 0 and not allow_root:
         raise BridgeError("refusing to run as root: start the daemon as the unprivileged bridge user (e.g. bbridge)")
-    port = SlurmPort(slurm_transport(settings), settings.slurm, settings.cluster)
+    files = _directory(settings)
+    identity = files.for_record() if files else from_nss
+    port = SlurmPort(slurm_transport(settings), settings.slurm, settings.cluster, identity=identity)
     api = api_client(kubeconfig)
     reconciler = Reconciler(port, Kube(api), settings.site, settings.kube, settings.engine)
     t = settings.slurm.daemon.transport
@@ -81,7 +92,7 @@ def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool
 
 
 def run_htcondor(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool = False) -> int:
-    from adapters.htcondor.port import CondorPort
+    from adapters.htcondor.port import CondorPort, owner_identity
     from adapters.htcondor.transport import BindingsSchedd
     from adapters.htcondor.userlog import NoUserLog, SudoUserLog, UserLog
 
@@ -92,7 +103,9 @@ def run_htcondor(settings: BridgeSettings, kubeconfig: str | None, allow_root: b
         os.environ["CONDOR_CONFIG"] = daemon.condor_config  # read when the bindings load
     ul = daemon.user_log
     userlog: UserLog = SudoUserLog(ul.sudo, ul.helper, ul.timeout_s) if ul.mode == "sudo" else NoUserLog()
-    port = CondorPort(BindingsSchedd(daemon.schedd), settings.htcondor, settings.cluster, userlog)
+    files = _directory(settings)
+    identity = files.for_owner() if files else owner_identity
+    port = CondorPort(BindingsSchedd(daemon.schedd), settings.htcondor, settings.cluster, userlog, identity=identity)
     api = api_client(kubeconfig)
     reconciler = Reconciler(port, Kube(api), settings.site, settings.kube, settings.engine)
 

@@ -47,10 +47,12 @@ from bridge.engine.ports import BatchPort, BatchRecord
 from bridge.engine.settings import EngineSettings
 from bridge.engine.workqueue import WorkQueue
 from bridge.kube.client import Kube, KubeError
+from bridge.kube.events import job_event
 from bridge.kube.objects import build_job
 from bridge.kube.reflector import Key, Reflector
 from bridge.kube.settings import KubeSettings
 from bridge.kube.storage_sync import ensure_storage
+from bridge.observability.logfields import job_fields
 from bridge.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -350,7 +352,8 @@ class Reconciler:
                 continue
             self._orphan_polls[sid] += 1
             if self._orphan_polls[sid] >= self.settings.orphan_grace_polls:
-                log.warning("Job %s/%s: batch job %s is gone: deleting", key[0], key[1], sid)
+                log.warning("Job %s/%s: batch job %s is gone: deleting", key[0], key[1], sid,
+                            extra=job_fields(self._source, sid, key[0], key[1]))  # fmt: skip
                 self.kube.delete_job(*key)
                 self.stats.deleted += 1
                 self._orphan_polls.pop(sid, None)
@@ -372,7 +375,8 @@ class Reconciler:
                     target = "kubernetes" if isinstance(exc, KubeError) else "batch"
                     self.metrics.api_errors.labels(self._source, target).inc()
                 delay = self.queue.retry(key)
-                log.warning("job %s: %s (retry in %.1fs)", key, exc, delay, exc_info=not isinstance(exc, KubeError))
+                log.warning("job %s: %s (retry in %.1fs)", key, exc, delay, exc_info=not isinstance(exc, KubeError),
+                            extra=job_fields(self._source, key))  # fmt: skip
             finally:
                 self.queue.done(key)
 
@@ -416,10 +420,10 @@ class Reconciler:
                 self._do_report(rec, Observation(KubePhase.PENDING, f"k8s Pending: storage: {waiting}"), memo)
                 self.queue.add_after(rec.key, 5.0)
                 return
-            _, created = self.kube.create_or_adopt(objects)
+            live, created = self.kube.create_or_adopt(objects)
         except TranslationError as exc:
             self.stats.refused += 1
-            log.info("job %s refused: %s", rec.key, exc)
+            log.info("job %s refused: %s", rec.key, exc, extra=job_fields(self._source, rec.key))
             self._finish(rec, memo, refusal(exc))
             return
         except KubeError as exc:
@@ -434,6 +438,13 @@ class Reconciler:
                 self.metrics.intake.labels(self._source).observe(waited)
         else:
             self.stats.adopted += 1
+            m = live.get("metadata", {})
+            self._event(m.get("namespace"), m.get("name"), m.get("uid"), "Adopted",
+                        f"{self._source} job {rec.key}: an existing Job taken over (restart or failover)")  # fmt: skip
+        meta = objects.job["metadata"]
+        log.info("job %s: Kubernetes Job %s/%s %s", rec.key, meta["namespace"], meta["name"],
+                 "created" if created else "adopted",
+                 extra=job_fields(self._source, rec.key, meta["namespace"], meta["name"]))  # fmt: skip
         # No write to the batch system here: the watch brings the pod, and its reason is written only
         # if it is still pending after report_settle_s (most pods start first: one write saved per job).
         memo.created_at = time.monotonic()
@@ -456,6 +467,9 @@ class Reconciler:
     def _do_release(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         text = memo.outcome.reason if memo.outcome else obs.reason
         self.port.release(rec, text)
+        self._job_event(
+            obs.job, "Released", f"{self._source} job {rec.key}: the batch system shows it running ({text})"
+        )
         memo.released = True
         memo.reported = text
         self.stats.released += 1
@@ -470,10 +484,22 @@ class Reconciler:
         self.queue.add_after(rec.key, self.settings.signal_repeat_s)
 
     def _do_finish(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
-        self._finish(rec, memo, outcome_of(obs))
+        outcome = outcome_of(obs)
+        self._finish(rec, memo, outcome)
+        kind = "Normal" if outcome.state is JobState.SUCCEEDED else "Warning"
+        self._job_event(obs.job, "BatchRecordFinal", f"{self._source} job {rec.key}: {outcome.reason}", kind)
         if (ended := _epoch(obs.pod.finished if obs.pod else None)) is not None:
             self.metrics.status_lag.labels(self._source).observe(max(time.time() - ended, 0.0))
             memo.finished_at = ended
+
+    def _job_event(self, job: JobSummary | None, reason: str, message: str, kind: str = "Normal") -> None:
+        if job is not None:
+            self._event(job.namespace, job.name, job.uid, reason, message, kind)
+
+    def _event(self, ns: str | None, name: str | None, uid: str | None, reason: str, message: str,
+               kind: str = "Normal") -> None:  # fmt: skip
+        if self.settings.events and ns and name and uid:
+            self.kube.record_event(job_event(ns, name, uid, reason, message, kind))
 
     def _do_lost(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         reason = "NODE_FAIL: the Kubernetes Job disappeared before it finished (deleted outside batch-bridge?)"

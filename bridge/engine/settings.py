@@ -25,6 +25,17 @@ class LeaderSettings(Model):
     )
 
 
+class IdentitySettings(Model):
+    passwd_file: str | None = Field(
+        default=None,
+        description="passwd(5)-format file to resolve batch users from instead of NSS (a daemon in a pod "
+        "has no site NSS; the chart mounts it from a ConfigMap or Secret). Unset: NSS on the host.",
+    )
+    group_file: str | None = Field(
+        default=None, description="group(5)-format file for supplementary groups (with passwd_file)."
+    )
+
+
 class EngineSettings(Model):
     poll_interval_s: float = Field(
         default=0.5, gt=0, description="One batched query of the batch system per interval (level-triggered)."
@@ -53,6 +64,14 @@ class EngineSettings(Model):
         description="Namespaces to watch (a Role in each suffices); None watches all (needs a ClusterRole).",
     )
     leader: LeaderSettings = Field(default_factory=LeaderSettings, description="Leader election (HA).")
+    events: bool = Field(
+        default=True,
+        description="Kubernetes Events on the Jobs for user-visible transitions (released, outcome written, "
+        "adopted); one write each, best effort.",
+    )
+    identity: IdentitySettings = Field(
+        default_factory=IdentitySettings, description="Where uid/gid/groups of a batch user are read from."
+    )
     http_port: int = Field(
         default=0, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz; 0 serves none."
     )

@@ -29,7 +29,7 @@ RBAC_RULES: Final[tuple[Obj, ...]] = (
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch", "delete"]},
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get"]},
-    {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch", "create"]},
 )
 
 
@@ -142,6 +142,15 @@ class Kube:
             if exc.status == 404:
                 return False
             raise _error(exc, f"delete Job {namespace}/{name}") from None
+        return True
+
+    def record_event(self, event: Obj) -> bool:
+        """Best effort: an Event that cannot be written is logged, never a reason to stop a transition."""
+        try:
+            self.core.create_namespaced_event(event["metadata"]["namespace"], event, _preload_content=False)
+        except ApiException as exc:
+            log.debug("event %s on Job %s not recorded: %s", event["reason"], event["involvedObject"]["name"], exc)
+            return False
         return True
 
     def delete_pod(self, namespace: str, name: str) -> bool:

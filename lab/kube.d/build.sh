@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build (or reuse cached) kube-apiserver/controller-manager/scheduler/kubelet, kwok, and unpack etcd;
+# Build (or reuse cached) kube-apiserver/controller-manager/scheduler/kubelet, kwok, helm, and unpack etcd;
 # for the real node (KUBE_LAB_REAL_NODE=1, the default) install containerd, runc and the CNI plugins
 # from Debian, build the lab's images (node/image.sh) and the lab CSI node plugin (csi/csi.sh).
 set -euo pipefail
@@ -108,6 +108,7 @@ main() {
   fetch_etcd
   build_kube
   build_kwok
+  "$HERE/helm.sh" >/dev/null
   if [[ ${KUBE_LAB_REAL_NODE:-1} == 1 ]]; then
     install_node_packages
     "$HERE/node/image.sh" >/dev/null

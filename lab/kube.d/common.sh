@@ -3,6 +3,7 @@
 # shellcheck shell=bash
 KUBE_VERSION="${KUBE_VERSION:-v1.36.3}"      # k8s.io/kubernetes release built from the Go module proxy
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"       # sigs.k8s.io/kwok
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"      # helm.sh/helm/v3 (the chart's tests)
 ETCD_SUITE="${ETCD_SUITE:-trixie}"           # Debian suite whose etcd-server (3.5.x) we unpack
 
 LAB_HOME="${BATCH_BRIDGE_LAB_HOME:-/var/lib/batch-bridge-lab}"

@@ -60,3 +60,37 @@ def test_the_endpoints_say_health_readiness_and_metrics() -> None:
         assert _get(port, "/nothing")[0] == 404
     finally:
         server.shutdown()
+
+
+def test_json_log_lines_carry_the_job_fields() -> None:
+    import json
+    import logging
+
+    from bridge.cli.run import JsonFormatter
+    from bridge.observability.logfields import job_fields
+
+    record = logging.LogRecord("batch-bridge", logging.INFO, __file__, 1, "job %s created", ("12",), None)
+    record.__dict__.update(job_fields("slurm", "12", "batch", "slurm-lab-12-abc"))
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["source"], line["job_id"], line["namespace"], line["name"]) == (
+        "slurm",
+        "12",
+        "batch",
+        "slurm-lab-12-abc",
+    )
+    assert job_fields("htcondor", "3.0") == {"source": "htcondor", "job_id": "3.0"}  # unknown fields left out
+
+
+def test_job_event_names_the_job_and_is_bounded() -> None:
+    from datetime import UTC, datetime
+
+    from bridge.kube.events import MESSAGE_MAX, job_event
+
+    ev = job_event("batch", "slurm-lab-7-x", "uid-1", "Released", "m" * 5000, now=datetime(2027, 1, 1, tzinfo=UTC))
+    assert ev["involvedObject"] == {"apiVersion": "batch/v1", "kind": "Job", "namespace": "batch",
+                                    "name": "slurm-lab-7-x", "uid": "uid-1"}  # fmt: skip
+    assert (
+        len(ev["message"]) == MESSAGE_MAX and ev["type"] == "Normal" and ev["source"] == {"component": "batch-bridge"}
+    )
+    assert ev["metadata"] == {"generateName": "slurm-lab-7-x.", "namespace": "batch"}
+    assert ev["firstTimestamp"] == ev["lastTimestamp"] == "2027-01-01T00:00:00Z"
