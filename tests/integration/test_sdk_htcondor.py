@@ -1,0 +1,163 @@
+"""The SDK's htcondor backend on the lab: alice's own IDTOKEN (condor_token_fetch), the real schedd,
+the bridged selection (+WantKubernetes), and the bridge daemon lab/bridge runs (used as it is)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bridge.sdk import BackendError, Client, JobSpec, JobState
+from bridge.sdk.condor_submit import KEY_ATTR
+from tests.fixtures.sdk_lab import LAB_CONFIG, REPO, CondorDaemon, as_user, run_as
+from tests.fixtures.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+SMALL = {"memory": "64M", "time_limit": 300}
+HOME = Path("/lab/gpfs/home/alice")
+EXAMPLE = REPO / "examples" / "sdk" / "analysis.py"
+
+
+def _client(daemon: CondorDaemon, **options: str) -> Client:
+    options = {"collector": daemon.collector, "token_dir": daemon.token_dir("alice")} | options
+    return Client("htcondor", config=LAB_CONFIG, **options)
+
+
+def test_submit_wait_exit_code_output_file_and_history(condor_daemon: CondorDaemon) -> None:
+    tag = uuid.uuid4().hex[:8]
+    with as_user("alice"), _client(condor_daemon) as client:
+        job = client.submit(JobSpec.script(f'#!/bin/sh\necho "{tag} $(id -un)"\necho oops >&2\nexit 3\n', **SMALL))
+        states = [s.state for s in job.watch()]
+        result = job.result()
+        text = job.logs().text()
+    assert states[0] is JobState.PENDING and JobState.RUNNING in states and states[-1] is JobState.FAILED
+    assert result.exit_code == 3 and "exit code 3" in result.reason  # the bridge's KubernetesStatus
+    assert result.submitted and result.started and result.finished and result.run_seconds is not None
+    assert result.detail["remote_host"].endswith("@real-0")
+    assert text == f"{tag} alice\noops\n"  # stderr joined, as on the other backends
+    ad = wait_until(f"cluster {job.id} in history", lambda: next(iter(condor_daemon.ads(job.id, True)), None), 60)
+    assert (ad["Owner"], ad["ExitCode"], ad["WantKubernetes"], ad["Managed"]) == ("alice", 3, True, "ScheddDone")
+
+
+def test_an_array_is_one_cluster_one_proc_per_index(condor_daemon: CondorDaemon) -> None:
+    out = f"{HOME}/sdk-arr-{uuid.uuid4().hex[:6]}-{{index}}.out"
+    with as_user("alice"), _client(condor_daemon) as client:
+        spec = JobSpec.command(["sh", "-c", 'echo "i=$BATCH_BRIDGE_ARRAY_INDEX"'], array=range(3), stdout=out, **SMALL)
+        job = client.submit(spec)
+        status = job.wait(timeout=180)
+    assert status.ok and status.tasks == {"succeeded": 3}
+    assert [Path(out.format(index=i)).read_text() for i in range(3)] == [f"i={i}\n" for i in range(3)]
+    ads = wait_until("3 procs in history", lambda: a if len(a := condor_daemon.ads(job.id, True)) == 3 else None, 60)
+    assert [a["ProcId"] for a in ads] == [0, 1, 2]
+
+
+def test_cancel_pending_job(condor_daemon: CondorDaemon) -> None:
+    with as_user("alice"), _client(condor_daemon) as client:
+        # The real node has no GPUs: the pod stays pending, the bridge says why in KubernetesStatus.
+        job = client.submit(JobSpec.command(["true"], gpus=1, **SMALL))
+        for status in job.watch(reasons=True):
+            if "nvidia.com/gpu" in status.reason:
+                job.cancel()
+        final = job.status()
+    assert final.state is JobState.CANCELLED and "condor_rm" in final.reason, final
+
+
+def test_cancel_running_job(condor_daemon: CondorDaemon) -> None:
+    with as_user("alice"), _client(condor_daemon) as client:
+        job = client.submit(JobSpec.command(["sleep", "300"], **SMALL))
+        for status in job.watch():
+            if status.state is JobState.RUNNING:
+                job.cancel()
+        final = job.status()
+    assert final.state is JobState.CANCELLED, final
+    assert condor_daemon.ads(job.id, history=True)[0]["JobStatus"] == 3
+
+
+def test_a_refusal_is_a_final_state_with_the_hold_reason(condor_daemon: CondorDaemon) -> None:
+    with as_user("alice"), _client(condor_daemon) as client:
+        job = client.submit(JobSpec.command(["true"], stdout="/tmp/stolen.out", **SMALL))
+        status = job.wait(timeout=120)
+        client.cancel(job.id)
+    assert status.state is JobState.FAILED and not status.ok
+    assert status.reason.startswith("refused by batch-bridge: output file '/tmp/stolen.out' is not on site storage")
+    assert dict(status.detail)["hold_code"] == "26.1"
+
+
+def test_the_schedds_refusal_is_a_typed_error_with_its_message(condor_daemon: CondorDaemon, tmp_path: Path) -> None:
+    empty = tmp_path / "tokens.d"
+    empty.mkdir()
+    os.chown(empty, 2001, 2001)
+    os.chown(tmp_path, 2001, 2001)
+    with as_user("alice"), pytest.raises(BackendError) as err:
+        _client(condor_daemon, token_dir=str(empty), auth_methods="IDTOKENS").submit(JobSpec.command(["true"]))
+    assert err.value.backend == "htcondor" and err.value.backend_message  # HTCondor's own words
+    assert "AUTHENTICATE" in err.value.backend_message or "authenticat" in err.value.backend_message.lower()
+
+
+def test_list_and_keyed_adoption(condor_daemon: CondorDaemon) -> None:
+    key = f"adopt-{uuid.uuid4().hex[:6]}"
+    with as_user("alice"), _client(condor_daemon) as client:
+        first = client.submit(JobSpec.command(["sleep", "5"], name="adopt", **SMALL), key=key)
+        second = client.submit(JobSpec.command(["sleep", "5"], name="adopt", **SMALL), key=key)
+        listed = {s.job_id for s in client.list(name_prefix="adopt")}
+        assert first.wait(timeout=180).ok
+    assert (second.id, second.adopted, first.adopted) == (first.id, True, False)
+    assert first.id in listed
+    assert condor_daemon.ads(first.id, history=True)[0][KEY_ATTR] == key
+
+
+def _args(daemon: CondorDaemon, name: str, workdir: Path, *extra: str) -> list[str]:
+    return ["--backend", "htcondor", "--config", str(LAB_CONFIG), "--collector", daemon.collector,
+            "--name", name, "--workdir", str(workdir), *extra]  # fmt: skip
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
+
+
+def test_analysis_pipeline_fan_out_fan_in(condor_daemon: CondorDaemon) -> None:
+    name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
+    code, out = _finish(run_as("alice", EXAMPLE, *_args(condor_daemon, name, workdir, "--workers", "10")), 600)
+    assert code == 0, out
+    assert "split=succeeded work=succeeded merge=succeeded cleanup=cancelled" in out
+    assert (workdir / "result.txt").read_text() == "500500\n"
+    assert (workdir / "partial-9.txt").stat().st_uid == 2001
+
+
+def test_a_failed_task_runs_cleanup_after_not_ok(condor_daemon: CondorDaemon) -> None:
+    name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
+    args = _args(condor_daemon, name, workdir, "--workers", "3", "--fail-task", "1")
+    code, out = _finish(run_as("alice", EXAMPLE, *args), 600)
+    assert code == 1, out
+    assert "split=succeeded work=failed merge=cancelled cleanup=succeeded" in out
+    assert (workdir / "FAILED").exists() and not list(workdir.glob("chunk-*.txt"))
+
+
+def test_resume_after_kill_9_does_not_resubmit_finished_steps(condor_daemon: CondorDaemon) -> None:
+    name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
+    args = _args(condor_daemon, name, workdir, "--workers", "3")
+    first = run_as("alice", EXAMPLE, *args)
+
+    def split_done() -> str | None:
+        line = first.stdout.readline() if first.stdout else ""
+        return line if "split=succeeded" in line else None
+
+    wait_until("split succeeded in the first run", split_done, 300, interval=0)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(30)
+    code, out = _finish(run_as("alice", EXAMPLE, *args), 600)
+    assert code == 0, out
+    assert "adopted ['split'" in out
+    splits = condor_daemon.run_as(
+        "root", "condor_history", "-constraint", f'{KEY_ATTR} == "{name}.split"', "-af", "ClusterId"
+    )
+    queued = condor_daemon.run_as(
+        "root", "condor_q", "-allusers", "-constraint", f'{KEY_ATTR} == "{name}.split"', "-af", "ClusterId"
+    )
+    assert len((splits + queued).split()) == 1, (splits, queued)  # the split ran once
+    assert (workdir / "result.txt").read_text() == "500500\n"
