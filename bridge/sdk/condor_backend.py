@@ -20,9 +20,7 @@ False): each step is submitted when its edges hold, and re-running adopts steps 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -33,13 +31,12 @@ from bridge.sdk import condor_submit as cs
 from bridge.sdk.backend import Dependency, Filter, LogSource
 from bridge.sdk.condor_status import PROJECTION, cluster_status
 from bridge.sdk.errors import BackendError, JobNotFound, SdkError, SubmitError
-from bridge.sdk.hub import StatusHub
 from bridge.sdk.identity import caller_identity
+from bridge.sdk.polling import Polling
 from bridge.sdk.spec import JobSpec
 from bridge.sdk.status import JobStatus
 
 BACKEND: Final = cs.BACKEND
-GET_TIMEOUT_S: Final = 30.0
 Ad = Mapping[str, Any]
 
 
@@ -70,7 +67,7 @@ def by_cluster(ads: Iterable[Ad]) -> dict[str, dict[int, Ad]]:
     return out
 
 
-class CondorBackend:
+class CondorBackend(Polling):
     name = BACKEND
     dependencies = False
 
@@ -83,6 +80,7 @@ class CondorBackend:
         auth_methods: str | None = None,
         poll_interval_s: float | None = None,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.identity = caller_identity()
         self.htcondor = _bindings()
@@ -96,12 +94,8 @@ class CondorBackend:
                 self.htcondor.param[knob] = value
         self.schedd = self._locate(schedd or settings.htcondor.daemon.schedd)
         self.interval = poll_interval_s or max(settings.engine.poll_interval_s, 1.0)
-        self.hub = StatusHub()
-        self.polls = self.queries = 0
+        self.queries = 0
         self._procs: dict[str, int] = {}  # tracked cluster -> how many procs it has
-        self._lock = threading.Lock()
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._thread: threading.Thread | None = None
 
     def _locate(self, name: str | None) -> Any:
         h = self.htcondor
@@ -193,23 +187,11 @@ class CondorBackend:
         return out
 
     # --- status: one batched query per interval ----------------------------------------------------
-    def track(self, job_id: str) -> None:
+    def _add(self, job_id: str) -> bool:
         cluster_id(job_id)
-        with self._lock:
-            new = job_id not in self._procs
-            self._procs.setdefault(job_id, 0)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="sdk-htcondor-poll", daemon=True)
-                self._thread.start()
-        if new:
-            self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            with contextlib.suppress(BackendError):  # schedd away a while: the next interval tries again
-                self.poll()
-            self._wake.wait(self.interval)
+        new = job_id not in self._procs
+        self._procs.setdefault(job_id, 0)
+        return new
 
     def poll(self) -> None:
         """One queue query for every tracked cluster not final yet; history for those that left it."""
@@ -231,13 +213,6 @@ class CondorBackend:
                     self._procs[cid] = size = max(self._procs.get(cid, 0), len(grouped[cid]))
                 self.hub.publish(cluster_status(cid, list(grouped[cid].values()), size))
 
-    def get(self, job_id: str) -> JobStatus:
-        self.track(job_id)
-        status = self.hub.wait(job_id, lambda s: True, GET_TIMEOUT_S)
-        if status is None:
-            raise JobNotFound(f"no htcondor cluster {job_id} of {self.identity.user}")
-        return status
-
     def list(self, selection: Filter) -> list[JobStatus]:
         grouped = by_cluster(self._ads("WantKubernetes =?= true", history=False))
         out = [cluster_status(c, list(ads.values())) for c, ads in sorted(grouped.items(), key=lambda i: int(i[0]))]
@@ -254,7 +229,3 @@ class CondorBackend:
     # --- output ------------------------------------------------------------------------------------
     def logs(self, job_id: str, follow: bool) -> LogSource:
         return LogSource(path=dict(self.get(job_id).detail).get("output"))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._wake.set()

@@ -14,9 +14,7 @@ own work, not a security boundary).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
@@ -26,16 +24,14 @@ from bridge.config.settings import BridgeSettings
 from bridge.domain.states import JobState
 from bridge.sdk import slurm_script as sc
 from bridge.sdk.backend import Dependency, Filter, LogSource
-from bridge.sdk.errors import BackendError, JobNotFound
-from bridge.sdk.hub import StatusHub
 from bridge.sdk.identity import caller_identity
+from bridge.sdk.polling import Polling
 from bridge.sdk.slurm_rest import Record, SlurmRest
 from bridge.sdk.slurm_status import number, state_of, status_of
 from bridge.sdk.spec import JobSpec
 from bridge.sdk.status import JobStatus
 
 BACKEND: Final = "slurm"
-GET_TIMEOUT_S: Final = 30.0
 REASON_REFRESH_S: Final = 5.0
 # what the SDK reads of a record (the view keeps these only)
 FIELDS: Final = (
@@ -69,7 +65,7 @@ class _Since:
         return self.rest.records(ids)
 
 
-class SlurmBackend:
+class SlurmBackend(Polling):
     name = BACKEND
     dependencies = True
 
@@ -80,13 +76,12 @@ class SlurmBackend:
         token_file: str | None = None,
         poll_interval_s: float | None = None,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.identity = caller_identity()
         self.rest = SlurmRest(url or settings.slurm.daemon.transport.rest_url, self.identity.user, token_file)
         self.partition = settings.slurm.partitions[0]
         self.interval = poll_interval_s or max(settings.engine.poll_interval_s, 1.0)
-        self.hub = StatusHub()
-        self.polls = 0
         self._tracked: set[str] = set()
         self.view = JobView(
             _Since(self.rest, self._floor),
@@ -96,9 +91,6 @@ class SlurmBackend:
             followable=lambda _: False,  # a changed state means a new exit code, times, outcome: read it
         )
         self._outputs: dict[str, tuple[str, str, str, int]] = {}  # id -> (pattern, cwd, name, first index)
-        self._lock = threading.Lock()
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._thread: threading.Thread | None = None
 
     # --- submit ------------------------------------------------------------------------------------
     def submit(self, spec: JobSpec, key: str | None = None, after: Sequence[Dependency] = ()) -> tuple[str, bool]:
@@ -140,25 +132,13 @@ class SlurmBackend:
         with self._lock:
             return min((int(t) for t in self._tracked), default=2**62)
 
+    def _add(self, job_id: str) -> bool:
+        new = job_id not in self._tracked
+        self._tracked.add(job_id)
+        return new
+
     def _keep(self, record: Record) -> Record | None:
         return {k: record[k] for k in FIELDS if k in record} if record.get("user_name") == self.identity.user else None
-
-    def track(self, job_id: str) -> None:
-        with self._lock:
-            new = job_id not in self._tracked
-            self._tracked.add(job_id)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="sdk-slurm-poll", daemon=True)
-                self._thread.start()
-        if new:
-            self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            with contextlib.suppress(BackendError):  # slurmrestd away a while: the next interval tries again
-                self.poll()
-            self._wake.wait(self.interval)
 
     def poll(self) -> None:
         """One listing for every tracked job, records of what changed; slurmdbd only for a job
@@ -178,13 +158,6 @@ class SlurmBackend:
             if records:
                 self.hub.publish(status_of(job_id, records))
 
-    def get(self, job_id: str) -> JobStatus:
-        self.track(job_id)
-        status = self.hub.wait(job_id, lambda s: True, GET_TIMEOUT_S)
-        if status is None:
-            raise JobNotFound(f"no slurm job {job_id} of {self.identity.user}")
-        return status
-
     def list(self, selection: Filter) -> list[JobStatus]:
         bridged = set(self.settings.slurm.partitions)
         found = self._mine(self.rest.jobs())
@@ -200,7 +173,3 @@ class SlurmBackend:
         pattern, cwd, name, first = self._outputs.get(job_id, ("slurm-%j.out", "", "", 0))
         values = {"job": job_id, "array": job_id, "index": str(first), "name": name, "user": self.identity.user}
         return LogSource(path=sc.expand(pattern, cwd or self.identity.home or "/", values))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
