@@ -224,6 +224,8 @@ class CondorBackend(Polling):
         denied = int(result.get("TotalPermissionDenied", 0) or 0)
         if denied:
             raise BackendError(BACKEND, f"remove {job_id}", f"permission denied for {denied} job(s)")
+        if not int(result.get("TotalJobAds", 0) or 0) and not self._ads(f"ClusterId == {job_id}", history=True):
+            raise JobNotFound(f"no htcondor job {job_id} of yours")  # another's job is not yours to know of
         self._wake.set()
 
     # --- output ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sdk import BackendError, Client, JobSpec, JobState
+from bridge.sdk import Client, JobSpec, JobState
 from bridge.sdk.condor_submit import KEY_ATTR
 from tests.fixtures.sdk_lab import LAB_CONFIG, REPO, CondorDaemon, as_user, run_as
 from tests.fixtures.waiting import wait_until
@@ -77,6 +77,34 @@ def test_cancel_running_job(condor_daemon: CondorDaemon) -> None:
     assert condor_daemon.ads(job.id, history=True)[0]["JobStatus"] == 3
 
 
+AS_BOB = """
+import sys
+from bridge.sdk import Client, JobNotFound
+client = Client("htcondor", config=sys.argv[1], collector=sys.argv[2])
+print("listed", sys.argv[3] in {s.job_id for s in client.list()})
+try:
+    client.cancel(sys.argv[3])
+    print("cancelled")
+except JobNotFound as exc:
+    print("JobNotFound", exc)
+"""
+
+
+def test_bob_can_neither_see_nor_cancel_alices_job(condor_daemon: CondorDaemon) -> None:
+    with as_user("alice"), _client(condor_daemon) as client:
+        job = client.submit(JobSpec.command(["sleep", "30"], **SMALL))
+    script = HOME.parent / "bob" / f".sdk-as-bob-{uuid.uuid4().hex[:6]}.py"
+    script.write_text(AS_BOB)
+    os.chown(script, 2002, 2002)
+    # bob in a process of his own: the bindings cache authenticated sessions per process
+    out, _ = run_as("bob", script, str(LAB_CONFIG), condor_daemon.collector, job.id).communicate(timeout=120)
+    assert "listed False" in out and "JobNotFound" in out, out
+    ad = condor_daemon.ads(job.id)[0]
+    assert ad["JobStatus"] != 3 and ad["Owner"] == "alice"
+    with as_user("alice"), _client(condor_daemon) as client:
+        client.cancel(job.id)
+
+
 def test_a_refusal_is_a_final_state_with_the_hold_reason(condor_daemon: CondorDaemon) -> None:
     with as_user("alice"), _client(condor_daemon) as client:
         job = client.submit(JobSpec.command(["true"], stdout="/tmp/stolen.out", **SMALL))
@@ -87,15 +115,31 @@ def test_a_refusal_is_a_final_state_with_the_hold_reason(condor_daemon: CondorDa
     assert dict(status.detail)["hold_code"] == "26.1"
 
 
+NO_TOKEN = """
+import sys
+from bridge.sdk import BackendError, Client, JobSpec
+try:
+    Client("htcondor", config=sys.argv[1], collector=sys.argv[2], token_dir=sys.argv[3], auth_methods="IDTOKENS").submit(
+        JobSpec.command(["true"], memory="64M")
+    )
+except BackendError as exc:
+    print(f"{type(exc).__name__}|{exc.backend}|{exc.backend_message}")
+"""
+
+
 def test_the_schedds_refusal_is_a_typed_error_with_its_message(condor_daemon: CondorDaemon, tmp_path: Path) -> None:
-    empty = tmp_path / "tokens.d"
-    empty.mkdir()
-    os.chown(empty, 2001, 2001)
-    os.chown(tmp_path, 2001, 2001)
-    with as_user("alice"), pytest.raises(BackendError) as err:
-        _client(condor_daemon, token_dir=str(empty), auth_methods="IDTOKENS").submit(JobSpec.command(["true"]))
-    assert err.value.backend == "htcondor" and err.value.backend_message  # HTCondor's own words
-    assert "AUTHENTICATE" in err.value.backend_message or "authenticat" in err.value.backend_message.lower()
+    # A process of its own: HTCondor caches authenticated sessions per process.
+    (tmp_path / "tokens.d").mkdir()
+    (tmp_path / "no_token.py").write_text(NO_TOKEN)
+    for item in (tmp_path, tmp_path / "tokens.d", tmp_path / "no_token.py"):
+        os.chown(item, 2001, 2001)
+    proc = run_as(
+        "alice", tmp_path / "no_token.py", str(LAB_CONFIG), condor_daemon.collector, str(tmp_path / "tokens.d")
+    )
+    out, _ = proc.communicate(timeout=120)
+    kind, backend, message = out.strip().splitlines()[-1].split("|", 2)
+    assert (kind in ("BackendError", "SubmitError"), backend) == (True, "htcondor"), out
+    assert "authenticat" in message.lower() or "permission" in message.lower(), out  # HTCondor's own words
 
 
 def test_list_and_keyed_adoption(condor_daemon: CondorDaemon) -> None:
