@@ -37,6 +37,7 @@ from bridge.sdk.spec import JobSpec
 from bridge.sdk.status import JobStatus
 
 BACKEND: Final = cs.BACKEND
+CANCEL_REASON: Final = "cancelled with the batch-bridge SDK"  # RemoveReason gains "(by user <you>)"
 Ad = Mapping[str, Any]
 
 
@@ -220,7 +221,8 @@ class CondorBackend(Polling):
 
     def cancel(self, job_id: str) -> None:
         constraint = self._mine(f"ClusterId == {cluster_id(job_id)}")
-        result = self._call("remove", self.schedd.act, self.htcondor.JobAction.Remove, constraint)
+        remove = self.htcondor.JobAction.Remove
+        result = self._call("remove", self.schedd.act, remove, constraint, reason=CANCEL_REASON)
         denied = int(result.get("TotalPermissionDenied", 0) or 0)
         if denied:
             raise BackendError(BACKEND, f"remove {job_id}", f"permission denied for {denied} job(s)")

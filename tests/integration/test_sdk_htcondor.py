@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridge.sdk import Client, JobSpec, JobState
+from bridge.sdk.condor_backend import CANCEL_REASON
 from bridge.sdk.condor_submit import KEY_ATTR
 from tests.fixtures.sdk_lab import LAB_CONFIG, REPO, CondorDaemon, as_user, run_as
 from tests.fixtures.waiting import wait_until
@@ -63,7 +64,7 @@ def test_cancel_pending_job(condor_daemon: CondorDaemon) -> None:
             if "nvidia.com/gpu" in status.reason:
                 job.cancel()
         final = job.status()
-    assert final.state is JobState.CANCELLED and "condor_rm" in final.reason, final
+    assert final.state is JobState.CANCELLED and final.reason.startswith(f"{CANCEL_REASON} (by user alice)"), final
 
 
 def test_cancel_running_job(condor_daemon: CondorDaemon) -> None:
