@@ -21,6 +21,7 @@ False): each step is submitted when its edges hold, and re-running adopts steps 
 from __future__ import annotations
 
 import os
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -43,7 +44,9 @@ Ad = Mapping[str, Any]
 
 def _bindings() -> Any:
     try:
-        import htcondor2
+        with warnings.catch_warnings():  # "CONDOR_CONFIG is unset": normal on a host configured by options
+            warnings.simplefilter("ignore")
+            import htcondor2
     except ImportError:
         raise SdkError("htcondor: the bindings are not installed (pip install 'batch-bridge[htcondor]')") from None
     return htcondor2
