@@ -206,3 +206,21 @@ def test_resume_after_kill_9_does_not_resubmit_finished_steps(condor_daemon: Con
     )
     assert len((splits + queued).split()) == 1, (splits, queued)  # the split ran once
     assert (workdir / "result.txt").read_text() == "500500\n"
+
+
+def _cli(daemon: CondorDaemon, *args: str) -> tuple[int, str]:
+    options = ["--backend", "htcondor", "--config", str(LAB_CONFIG), "--collector", daemon.collector]
+    return _finish(run_as("alice", REPO / "bridge" / "cli" / "main.py", args[0], *options, *args[1:]), 300)
+
+
+def test_cli_submit_wait_status_logs_cancel(condor_daemon: CondorDaemon) -> None:
+    code, out = _cli(condor_daemon, "submit", "--mem", "64M", "--wait", "--", "sh", "-c", "echo cli-ok; exit 4")
+    assert code == 4, out
+    job_id = out.splitlines()[0]
+    code, out = _cli(condor_daemon, "status", job_id)
+    assert code == 0 and "\tfailed\t4\t" in out, out
+    assert _cli(condor_daemon, "logs", job_id) == (0, "cli-ok\n")
+    code, out = _cli(condor_daemon, "submit", "--mem", "64M", "--", "sleep", "300")
+    job_id = out.splitlines()[0]
+    code, out = _cli(condor_daemon, "cancel", job_id)
+    assert code == 0 and f"{job_id} cancelled" in out, out
