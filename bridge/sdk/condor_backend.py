@@ -172,7 +172,8 @@ class CondorBackend(Polling):
     def find(self, specs: Mapping[str, JobSpec]) -> dict[str, JobStatus]:
         if not specs:
             return {}
-        keys = " || ".join(f"{cs.KEY_ATTR} == {cs.quote(k)}" for k in sorted(specs) if cs.valid_key(k))
+        # =?=: ClassAd's == on strings ignores case, and keys are case-sensitive
+        keys = " || ".join(f"{cs.KEY_ATTR} =?= {cs.quote(k)}" for k in sorted(specs) if cs.valid_key(k))
         ads = self._ads(keys or "false", history=False) + self._ads(keys or "false", history=True)
         newest: dict[str, str] = {}
         for ad in ads:
