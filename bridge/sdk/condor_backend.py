@@ -118,7 +118,7 @@ class CondorBackend(Polling):
             raise error(BACKEND, what, str(exc).strip() or type(exc).__name__) from None
 
     def _mine(self, constraint: str) -> str:
-        return f"(Owner == {cs.quote(self.identity.user)}) && ({constraint})"
+        return f"(Owner =?= {cs.quote(self.identity.user)}) && ({constraint})"
 
     def _ads(self, constraint: str, history: bool) -> list[Ad]:
         projection = list(PROJECTION)
