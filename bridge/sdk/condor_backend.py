@@ -38,7 +38,6 @@ from bridge.sdk.spec import JobSpec
 from bridge.sdk.status import JobStatus
 
 BACKEND: Final = cs.BACKEND
-CANCEL_REASON: Final = "cancelled with the batch-bridge SDK"  # RemoveReason gains "(by user <you>)"
 Ad = Mapping[str, Any]
 
 
@@ -224,14 +223,17 @@ class CondorBackend(Polling):
         return [s for s in out if selection.keep(s)]
 
     def cancel(self, job_id: str) -> None:
-        constraint = self._mine(f"ClusterId == {cluster_id(job_id)}")
+        """condor_rm of the cluster; JobNotFound when no cluster of that id is the caller's."""
+        constraint = f"ClusterId == {cluster_id(job_id)}"
+        if not self._ads(constraint, history=False):
+            if not self._ads(constraint, history=True):
+                raise JobNotFound(f"no htcondor job {job_id} of yours")  # another's job is not yours to know of
+            return  # it has ended
         remove = self.htcondor.JobAction.Remove
-        result = self._call("remove", self.schedd.act, remove, constraint, reason=CANCEL_REASON)
+        result = self._call("remove", self.schedd.act, remove, self._mine(constraint))
         denied = int(result.get("TotalPermissionDenied", 0) or 0)
         if denied:
             raise BackendError(BACKEND, f"remove {job_id}", f"permission denied for {denied} job(s)")
-        if not int(result.get("TotalJobAds", 0) or 0) and not self._ads(f"ClusterId == {job_id}", history=True):
-            raise JobNotFound(f"no htcondor job {job_id} of yours")  # another's job is not yours to know of
         self._wake.set()
 
     # --- output ------------------------------------------------------------------------------------
