@@ -19,6 +19,7 @@ the end. Every cluster made is removed at the end.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import tracemalloc
@@ -128,7 +129,9 @@ def condor_figures(jobs: int) -> None:
         h, t0 = backend.htcondor, time.perf_counter()
         made += [str(backend.schedd.submit(h.Submit(sub.description), count=1).cluster()) for _ in range(jobs)]
         raw_s = time.perf_counter() - t0
-    Path(f"{home}/.batch-bridge/bench.sub").write_text(text)
+    description = Path(f"{home}/.batch-bridge/bench.sub")
+    description.write_text(text)
+    os.chown(description, 2001, 2001)
     t0 = time.perf_counter()
     for _ in range(jobs):
         out = lab.run_as("alice", "sh", "-c", f"cd {home} && condor_submit -terse .batch-bridge/bench.sub")
