@@ -4,8 +4,6 @@ the bridged selection (+WantKubernetes), and the bridge daemon lab/bridge runs (
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ import pytest
 
 from bridge.sdk import Client, JobSpec, JobState
 from bridge.sdk.condor_submit import KEY_ATTR
-from tests.fixtures.sdk_lab import LAB_CONFIG, REPO, CondorDaemon, as_user, run_as
+from tests.fixtures.sdk_lab import LAB_CONFIG, REPO, CondorDaemon, as_user, finish, kill_after_split, run_as
 from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -165,14 +163,9 @@ def _args(daemon: CondorDaemon, name: str, workdir: Path, *extra: str) -> list[s
             "--name", name, "--workdir", str(workdir), *extra]  # fmt: skip
 
 
-def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, out
-
-
 def test_analysis_pipeline_fan_out_fan_in(condor_daemon: CondorDaemon) -> None:
     name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
-    code, out = _finish(run_as("alice", EXAMPLE, *_args(condor_daemon, name, workdir, "--workers", "10")), 600)
+    code, out = finish(run_as("alice", EXAMPLE, *_args(condor_daemon, name, workdir, "--workers", "10")), 600)
     assert code == 0, out
     assert "split=succeeded work=succeeded merge=succeeded cleanup=cancelled" in out
     assert (workdir / "result.txt").read_text() == "500500\n"
@@ -182,7 +175,7 @@ def test_analysis_pipeline_fan_out_fan_in(condor_daemon: CondorDaemon) -> None:
 def test_a_failed_task_runs_cleanup_after_not_ok(condor_daemon: CondorDaemon) -> None:
     name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
     args = _args(condor_daemon, name, workdir, "--workers", "3", "--fail-task", "1")
-    code, out = _finish(run_as("alice", EXAMPLE, *args), 600)
+    code, out = finish(run_as("alice", EXAMPLE, *args), 600)
     assert code == 1, out
     assert "split=succeeded work=failed merge=cancelled cleanup=succeeded" in out
     assert (workdir / "FAILED").exists() and not list(workdir.glob("chunk-*.txt"))
@@ -191,16 +184,8 @@ def test_a_failed_task_runs_cleanup_after_not_ok(condor_daemon: CondorDaemon) ->
 def test_resume_after_kill_9_does_not_resubmit_finished_steps(condor_daemon: CondorDaemon) -> None:
     name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
     args = _args(condor_daemon, name, workdir, "--workers", "3")
-    first = run_as("alice", EXAMPLE, *args)
-
-    def split_done() -> str | None:
-        line = first.stdout.readline() if first.stdout else ""
-        return line if "split=succeeded" in line else None
-
-    wait_until("split succeeded in the first run", split_done, 300, interval=0)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait(30)
-    code, out = _finish(run_as("alice", EXAMPLE, *args), 600)
+    kill_after_split(EXAMPLE, args)
+    code, out = finish(run_as("alice", EXAMPLE, *args), 600)
     assert code == 0, out
     assert "adopted ['split'" in out
     splits = condor_daemon.run_as(
@@ -215,7 +200,7 @@ def test_resume_after_kill_9_does_not_resubmit_finished_steps(condor_daemon: Con
 
 def _cli(daemon: CondorDaemon, *args: str) -> tuple[int, str]:
     options = ["--backend", "htcondor", "--config", str(LAB_CONFIG), "--collector", daemon.collector]
-    return _finish(run_as("alice", REPO / "bridge" / "cli" / "main.py", args[0], *options, *args[1:]), 300)
+    return finish(run_as("alice", REPO / "bridge" / "cli" / "main.py", args[0], *options, *args[1:]), 300)
 
 
 def test_cli_submit_wait_status_logs_cancel(condor_daemon: CondorDaemon) -> None:
