@@ -6,12 +6,20 @@
   after the Job's completionTime (1 s resolution) the SDK saw each job final.
 - memory of a Pipeline with 10,000 steps (definition and a run's bookkeeping), traced.
 
+``--backend htcondor`` (as alice, her own IDTOKEN, the bridged selection): N JobSpecs through
+Client.submit vs the same N submit descriptions (the SDK's builder) through the raw bindings
+(htcondor2 Schedd.submit, interleaved one for one with the SDK's) and through condor_submit (one
+process per job, as a user's loop would, inside the lab), in the same run; then the SDK's queries
+per poll while it follows its N jobs to the end. Every cluster made is removed at the end.
+
     .venv/bin/python benchmarks/sdk.py [--jobs 1000] [--threads 8]
+    .venv/bin/python benchmarks/sdk.py --backend htcondor [--jobs 50]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import tracemalloc
@@ -102,12 +110,59 @@ def pipeline_memory(steps: int) -> float:
     return size / 2**20
 
 
+def condor_figures(jobs: int) -> None:
+    from bridge.sdk import condor_submit as cs
+    from bridge.sdk.condor_backend import clusters_constraint
+    from tests.fixtures.sdk_lab import LAB_CONFIG, condor_lab_user
+
+    lab, home = condor_lab_user(), "/lab/gpfs/home/alice"
+    spec = SPEC.with_options(name="bench")
+    made: list[str] = []
+    with as_user("alice"), Client("htcondor", config=LAB_CONFIG, collector=lab.collector) as sdk:
+        backend: Any = sdk.backend
+        sub = cs.submission(spec, sdk.settings.site, cwd=home, key=None)
+        text = "".join(f"{k} = {v}\n" for k, v in sub.description.items()) + "queue\n"
+        h, ids, sdk_s, raw_s = backend.htcondor, [], 0.0, 0.0
+        for _ in range(jobs):  # interleaved: neither side gets the quieter schedd
+            t0 = time.perf_counter()
+            ids.append(sdk.submit(spec).id)
+            t1 = time.perf_counter()
+            made.append(str(backend.schedd.submit(h.Submit(sub.description), count=1).cluster()))
+            sdk_s, raw_s = sdk_s + t1 - t0, raw_s + time.perf_counter() - t1
+        made += ids
+    description = Path(f"{home}/.batch-bridge/bench.sub")
+    description.write_text(text)
+    os.chown(description, 2001, 2001)
+    t0 = time.perf_counter()
+    for _ in range(jobs):
+        out = lab.run_as("alice", "sh", "-c", f"cd {home} && condor_submit -terse .batch-bridge/bench.sub")
+        made.append(out.split(".")[0].strip())
+    cli_s = time.perf_counter() - t0
+    print(f"htcondor submit of {jobs} jobs: SDK {jobs / sdk_s:.1f}/s, raw bindings {jobs / raw_s:.1f}/s "
+          f"(ratio {raw_s / sdk_s:.2f}), condor_submit {jobs / cli_s:.1f}/s (ratio {cli_s / sdk_s:.2f})")  # fmt: skip
+    with as_user("alice"), Client("htcondor", config=LAB_CONFIG, collector=lab.collector) as sdk:
+        backend = sdk.backend
+        polls0, queries0, t0 = backend.polls, backend.queries, time.perf_counter()
+        ended = sum(1 for i in ids if sdk.get(i).wait(600).final)
+        polls, queries = backend.polls - polls0, backend.queries - queries0
+        print(f"watch of {jobs} jobs to their end ({ended} ended, {time.perf_counter() - t0:.0f} s): "
+              f"{polls} polls, {queries / max(polls, 1):.2f} schedd queries per poll")  # fmt: skip
+        for chunk in range(0, len(made), 100):
+            backend.schedd.act(
+                backend.htcondor.JobAction.Remove, clusters_constraint(map(int, made[chunk : chunk + 100]))
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", choices=["kubernetes", "htcondor"], default="kubernetes")
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--sdk-first", action="store_true", help="the SDK's creates before the raw ones (order bias)")
     ns = ap.parse_args()
+    if ns.backend == "htcondor":
+        condor_figures(ns.jobs)
+        return
     print(f"pipeline of 10,000 steps: {pipeline_memory(10_000):.1f} MiB (traced)")
     with sdk_namespace(REPO / "examples" / "config" / "lab.yaml", prefix="sdk-bench") as lab:
         raw = 0.0 if ns.sdk_first else raw_rate(lab, ns.jobs, ns.threads)  # as root: the admin's client

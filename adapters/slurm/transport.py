@@ -29,11 +29,12 @@ INVALID_JOB_ID = 2017  # ESLURM_INVALID_JOB_ID: purged, or never existed
 
 
 class SlurmError(BridgeError):
-    """slurmctld (or slurmrestd) refused or failed a request; the message is Slurm's own."""
+    """slurmctld (or slurmrestd) refused or failed a request; the message is Slurm's own.
+    ``detail`` is Slurm's text alone, ``status`` the HTTP status (0: none), for callers that show it."""
 
-    def __init__(self, message: str, numbers: Sequence[int] = ()) -> None:
+    def __init__(self, message: str, numbers: Sequence[int] = (), detail: str = "", status: int = 0) -> None:
         super().__init__(message)
-        self.numbers = tuple(numbers)
+        self.numbers, self.detail, self.status = tuple(numbers), detail or message, status
 
 
 class SlurmTransport(Protocol):
@@ -103,23 +104,34 @@ class Counted:
 
 # --- slurmrestd ------------------------------------------------------------------------------------
 class RestTransport:
-    """slurmrestd with ``X-SLURM-USER-NAME``/``X-SLURM-USER-TOKEN``; the token file is re-read on change."""
+    """slurmrestd with ``X-SLURM-USER-NAME``/``X-SLURM-USER-TOKEN``; the token file is re-read on change
+    (or a fixed ``token``: the SDK's user passes hers)."""
 
     name = "rest"
 
-    def __init__(self, url: str, user: str, token_file: str, timeout_s: float = 10.0, fetchers: int = 4) -> None:
+    def __init__(
+        self,
+        url: str,
+        user: str,
+        token_file: str = "",
+        timeout_s: float = 10.0,
+        fetchers: int = 4,
+        token: str | None = None,
+    ) -> None:
         self.url, self.user, self.token_file, self.timeout = url.rstrip("/"), user, token_file, timeout_s
         self.fetchers = fetchers  # concurrent record reads (slurmrestd serves them in parallel)
-        self._token: tuple[float, str] | None = None
+        self._token: tuple[float, str] | None = None if token is None else (-1.0, token)
 
     def _token_value(self) -> str:
+        if self._token is not None and self._token[0] < 0:
+            return self._token[1]
         path = Path(self.token_file)
         mtime = path.stat().st_mtime
         if self._token is None or self._token[0] != mtime:
             self._token = (mtime, path.read_text().strip())
         return self._token[1]
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
+    def call(self, method: str, path: str, body: Any = None) -> Any:
         """One request; slurmrestd's errors (in an HTTP error or a 200 body) raise SlurmError."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)
@@ -133,22 +145,22 @@ class RestTransport:
         except urllib.error.HTTPError as exc:
             payload = exc.read()
             text, numbers = _errors(payload)
-            raise SlurmError(f"slurmrestd {method} {path}: HTTP {exc.code}: {text}", numbers) from None
+            raise SlurmError(f"slurmrestd {method} {path}: HTTP {exc.code}: {text}", numbers, text, exc.code) from None
         except (urllib.error.URLError, OSError) as exc:
-            raise SlurmError(f"slurmrestd {method} {path}: {exc}") from None
+            raise SlurmError(f"slurmrestd {method} {path}: {exc}", detail=str(exc)) from None
         result = json.loads(payload or b"{}")
         if result.get("errors"):
             text, numbers = _errors(payload)
-            raise SlurmError(f"slurmrestd {method} {path}: {text}", numbers)
+            raise SlurmError(f"slurmrestd {method} {path}: {text}", numbers, text)
         return result
 
     def jobs(self) -> list[Record]:
-        jobs: list[Record] = self._call("GET", f"/slurm/{API}/jobs/").get("jobs", [])
+        jobs: list[Record] = self.call("GET", f"/slurm/{API}/jobs/").get("jobs", [])
         return jobs
 
     def states(self) -> list[tuple[str, str]]:
         # Listed as "ID" or "ID_TASK", ID being the record's own id (the array's for unsplit tasks).
-        listed = self._call("GET", f"/slurm/{API}/jobs/state/").get("jobs", [])
+        listed = self.call("GET", f"/slurm/{API}/jobs/state/").get("jobs", [])
         return [(str(j["job_id"]).partition("_")[0], "+".join(j.get("state") or ["PENDING"])) for j in listed]
 
     def records(self, ids: Iterable[str]) -> list[Record]:
@@ -157,7 +169,7 @@ class RestTransport:
 
     def _record(self, job_id: str) -> list[Record]:
         try:
-            jobs: list[Record] = self._call("GET", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}").get("jobs", [])
+            jobs: list[Record] = self.call("GET", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}").get("jobs", [])
         except SlurmError as exc:
             if INVALID_JOB_ID in exc.numbers:
                 return []
@@ -170,7 +182,7 @@ class RestTransport:
 
     def script(self, job_id: str) -> str:
         # slurmrestd has no batch-script endpoint; slurmdbd keeps it (AccountingStoreFlags=job_script).
-        result = self._call("GET", f"/slurmdb/{API}/job/{urllib.parse.quote(job_id)}")
+        result = self.call("GET", f"/slurmdb/{API}/job/{urllib.parse.quote(job_id)}")
         for job in result.get("jobs", []):
             script = job.get("script")
             if script:
@@ -183,15 +195,15 @@ class RestTransport:
             body["extra"] = ""
         if release:
             body["begin_time"] = {"set": True, "infinite": False, "number": int(time.time())}
-        self._call("POST", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}", body)
+        self.call("POST", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}", body)
 
     def signal(self, job_ids: Sequence[str], signal: str = "URG") -> None:
         for job_id in job_ids:
             query = urllib.parse.urlencode({"signal": signal, "flags": "BATCH_JOB"})
-            self._call("DELETE", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}?{query}")
+            self.call("DELETE", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}?{query}")
 
     def cancel(self, job_id: str) -> None:
-        self._call("DELETE", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}")
+        self.call("DELETE", f"/slurm/{API}/job/{urllib.parse.quote(job_id)}")
 
     def split(self, array_id: str, indexes: Sequence[int], admin_comment: str, task_comment: str) -> bool:
         # slurmrestd 24.11 refuses updates of array tasks ("Submit job update against Array Job's
@@ -205,14 +217,21 @@ class RestTransport:
         return None
 
 
+def _error_text(entry: dict[str, Any]) -> str:
+    """Both of Slurm's fields, "error: description": the error ("Invalid partition name specified") is
+    often the part a user needs, the description where slurmrestd failed ("Job submission failed")."""
+    parts = [str(entry[k]) for k in ("error", "description") if entry.get(k)]
+    return ": ".join(dict.fromkeys(parts)) or str(entry)
+
+
 def _errors(payload: bytes) -> tuple[str, list[int]]:
-    """slurmrestd's error descriptions, and their Slurm error numbers."""
+    """slurmrestd's errors (each "error: description"), and their Slurm error numbers."""
     try:
         data = json.loads(payload or b"{}")
     except ValueError:
         return payload.decode(errors="replace")[:300], []
     errs = [e for e in data.get("errors") or [] if isinstance(e, dict)]
-    text = "; ".join(str(e.get("description") or e.get("error") or e) for e in errs) or "no detail"
+    text = "; ".join(_error_text(e) for e in errs) or "no detail"
     return text, [int(e["error_number"]) for e in errs if isinstance(e.get("error_number"), int)]
 
 

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import yaml
 
 from bridge.sdk import Client, JobSpec, Pipeline
+from bridge.sdk.client import BACKENDS
 from bridge.sdk.errors import InvalidSpec
 from bridge.sdk.pipeline_run import Snapshot
 
@@ -26,11 +27,14 @@ BACKEND_ENV = "BATCH_BRIDGE_BACKEND"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default=os.environ.get(BACKEND_ENV, "kubernetes"), choices=["kubernetes", "slurm"])
+    p.add_argument("--backend", default=os.environ.get(BACKEND_ENV, "kubernetes"), choices=sorted(BACKENDS))
     p.add_argument("--config", type=Path, help="bridge configuration YAML (default $BATCH_BRIDGE_CONFIG)")
     p.add_argument("--kubeconfig", help="kubernetes: your kubeconfig (default $KUBECONFIG, ~/.kube/config)")
     p.add_argument("--slurm-url", help="slurm: slurmrestd URL (default: the site's)")
     p.add_argument("--token-file", help="slurm: file holding your JWT (default $SLURM_JWT)")
+    p.add_argument("--collector", help="htcondor: the pool's collector (default: your HTCondor configuration)")
+    p.add_argument("--schedd", help="htcondor: the schedd's name (default: the site's, else the collector's)")
+    p.add_argument("--token-dir", help="htcondor: your IDTOKENS directory (default ~/.condor/tokens.d)")
 
 
 def register(sub: Any) -> None:
@@ -73,6 +77,7 @@ def _client(ns: argparse.Namespace) -> Client:
     options = {
         "kubernetes": {"kubeconfig": ns.kubeconfig},
         "slurm": {"url": ns.slurm_url, "token_file": ns.token_file},
+        "htcondor": {"collector": ns.collector, "schedd": ns.schedd, "token_dir": ns.token_dir},
     }[ns.backend]
     return Client(ns.backend, config=ns.config, **options)
 

@@ -1,4 +1,4 @@
-"""batch-bridge's Python SDK: one JobSpec, submitted straight to Kubernetes or through Slurm.
+"""batch-bridge's Python SDK: one JobSpec, submitted straight to Kubernetes or through Slurm or HTCondor.
 
     from bridge import Client, JobSpec
     with Client("kubernetes") as client:

@@ -3,8 +3,8 @@
 A backend turns a JobSpec into a job of its own (``submit``), keeps the hub up to date for the jobs
 it is asked to ``track`` (a watch on Kubernetes, one batched query per interval on a batch system),
 and answers ``get``/``list``/``cancel``/``logs``. ``dependencies`` says whether it can hold a job
-until others end (Slurm ``--dependency``); without it a Pipeline submits a step when it is ready.
-An HTCondor backend (the bindings and the user's IDTOKEN, DAGMan for pipelines) plugs in here.
+until others end (Slurm ``--dependency``); without it a Pipeline submits a step when it is ready
+(Kubernetes, HTCondor).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The site's bridge configuration (the same YAML the adapters read: storage table, images, limits)
 comes from ``config=`` or ``$BATCH_BRIDGE_CONFIG``; credentials are the caller's own (kubeconfig,
-Slurm JWT). Backends are imported when first used, so ``import bridge`` stays light.
+Slurm JWT, HTCondor IDTOKEN). Backends are imported when first used, so ``import bridge`` stays light.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from bridge.sdk.job import Job
 from bridge.sdk.spec import JobSpec
 from bridge.sdk.status import JobStatus
 
-# backend name -> (module, class); htcondor plugs in here once its adapter lands (issue 10).
+# backend name -> (module, class)
 BACKENDS: Final = {
     "kubernetes": ("bridge.sdk.kube_backend", "KubernetesBackend"),
     "slurm": ("bridge.sdk.slurm_backend", "SlurmBackend"),
+    "htcondor": ("bridge.sdk.condor_backend", "CondorBackend"),
 }
 CONFIG_ENV: Final = "BATCH_BRIDGE_CONFIG"
 Config = str | Path | BridgeSettings | None
@@ -46,10 +47,12 @@ def open_backend(name: str, settings: BridgeSettings, options: dict[str, Any]) -
 
 
 class Client:
-    """Submit and follow jobs on one backend: ``Client("kubernetes")`` or ``Client("slurm")``.
+    """Submit and follow jobs on one backend: ``Client("kubernetes")``, ``"slurm"`` or ``"htcondor"``.
 
     Options: ``kubeconfig=`` (kubernetes; default $KUBECONFIG, ~/.kube/config, in-cluster),
-    ``url=`` and ``token_file=`` (slurm; default the site's slurmrestd and $SLURM_JWT).
+    ``url=`` and ``token_file=`` (slurm; default the site's slurmrestd and $SLURM_JWT),
+    ``collector=``, ``schedd=``, ``token_dir=``, ``auth_methods=`` (htcondor; default HTCondor's own
+    client configuration and ~/.condor/tokens.d).
     """
 
     def __init__(

@@ -2,34 +2,42 @@
 
 The job is the user's Slurm job (sbatch through REST): job_submit.lua holds it, the bridge daemon
 runs it on Kubernetes, and squeue/sacct tell the truth as for any sbatch. Pipelines map their edges
-to Slurm's own ``--dependency``. Status: one ``GET /jobs/`` per interval for every tracked job
-(slurmdbd once for a job slurmctld has forgotten). A keyed submit finds an earlier job of the same
-key by its comment (the user's own field: this is adoption of one's own work, not a security
-boundary).
+to Slurm's own ``--dependency``. Status: the daemon's light poll (adapters.slurm.view): one
+``GET /jobs/state/`` listing per interval for every tracked job, and a job's full record only when
+it is new or its state changed (a pending job's also every ``REASON_REFRESH_S``: its reason and the
+bridge's AdminComment change without a state change); slurmdbd once for a job slurmctld has
+forgotten. The listing is cut to ids from the oldest tracked job up (ids only grow), so other users'
+older jobs cost nothing. ``find`` and ``list`` are one-off: one full ``GET /jobs/``. A keyed submit
+finds an earlier job of the same key by its comment (the user's own field: this is adoption of one's
+own work, not a security boundary).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
+from adapters.slurm.view import JobView
 from bridge.config.settings import BridgeSettings
+from bridge.domain.states import JobState
 from bridge.sdk import slurm_script as sc
 from bridge.sdk.backend import Dependency, Filter, LogSource
-from bridge.sdk.errors import BackendError, JobNotFound
-from bridge.sdk.hub import StatusHub
 from bridge.sdk.identity import caller_identity
+from bridge.sdk.polling import Polling
 from bridge.sdk.slurm_rest import Record, SlurmRest
-from bridge.sdk.slurm_status import number, status_of
+from bridge.sdk.slurm_status import number, state_of, status_of
 from bridge.sdk.spec import JobSpec
 from bridge.sdk.status import JobStatus
 
 BACKEND: Final = "slurm"
-GET_TIMEOUT_S: Final = 30.0
+REASON_REFRESH_S: Final = 5.0
+# what the SDK reads of a record (the view keeps these only)
+FIELDS: Final = (
+    "job_id", "array_job_id", "array_task_id", "job_state", "state", "state_reason", "admin_comment", "comment",
+    "name", "user_name", "partition", "exit_code", "submit_time", "start_time", "end_time", "time",
+)  # fmt: skip
 
 
 def job_key(record: Record) -> str:
@@ -38,7 +46,26 @@ def job_key(record: Record) -> str:
     return str(array or record.get("job_id"))
 
 
-class SlurmBackend:
+def _waits(record: Record) -> frozenset[str] | None:
+    """Pending: read again every refresh (reason, AdminComment); else only on a state change."""
+    return frozenset() if state_of(record) is JobState.PENDING else None
+
+
+class _Since:
+    """The listing from job id ``floor()`` up: what the view reads a record of once."""
+
+    def __init__(self, rest: SlurmRest, floor: Callable[[], int]) -> None:
+        self.rest, self.floor = rest, floor
+
+    def states(self) -> list[tuple[str, str]]:
+        floor = self.floor()
+        return [(rid, state) for rid, state in self.rest.states() if rid.isdigit() and int(rid) >= floor]
+
+    def records(self, ids: Iterable[str]) -> list[Record]:
+        return self.rest.records(ids)
+
+
+class SlurmBackend(Polling):
     name = BACKEND
     dependencies = True
 
@@ -49,18 +76,21 @@ class SlurmBackend:
         token_file: str | None = None,
         poll_interval_s: float | None = None,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.identity = caller_identity()
         self.rest = SlurmRest(url or settings.slurm.daemon.transport.rest_url, self.identity.user, token_file)
         self.partition = settings.slurm.partitions[0]
         self.interval = poll_interval_s or max(settings.engine.poll_interval_s, 1.0)
-        self.hub = StatusHub()
-        self.polls = 0
         self._tracked: set[str] = set()
+        self.view = JobView(
+            _Since(self.rest, self._floor),
+            keep=self._keep,
+            waits_on=_waits,
+            refresh_s=REASON_REFRESH_S,
+            followable=lambda _: False,  # a changed state means a new exit code, times, outcome: read it
+        )
         self._outputs: dict[str, tuple[str, str, str, int]] = {}  # id -> (pattern, cwd, name, first index)
-        self._lock = threading.Lock()
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._thread: threading.Thread | None = None
 
     # --- submit ------------------------------------------------------------------------------------
     def submit(self, spec: JobSpec, key: str | None = None, after: Sequence[Dependency] = ()) -> tuple[str, bool]:
@@ -98,27 +128,24 @@ class SlurmBackend:
         return grouped
 
     # --- status: one batched query per interval ----------------------------------------------------
-    def track(self, job_id: str) -> None:
+    def _floor(self) -> int:
         with self._lock:
-            new = job_id not in self._tracked
-            self._tracked.add(job_id)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="sdk-slurm-poll", daemon=True)
-                self._thread.start()
-        if new:
-            self._wake.set()
+            return min((int(t) for t in self._tracked), default=2**62)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            with contextlib.suppress(BackendError):  # slurmrestd away a while: the next interval tries again
-                self.poll()
-            self._wake.wait(self.interval)
+    def _add(self, job_id: str) -> bool:
+        new = job_id not in self._tracked
+        self._tracked.add(job_id)
+        return new
+
+    def _keep(self, record: Record) -> Record | None:
+        return {k: record[k] for k in FIELDS if k in record} if record.get("user_name") == self.identity.user else None
 
     def poll(self) -> None:
-        """One query for every tracked job; slurmdbd only for a job slurmctld no longer has."""
+        """One listing for every tracked job, records of what changed; slurmdbd only for a job
+        slurmctld no longer has."""
         self.polls += 1
-        grouped = self._mine(self.rest.jobs())
+        self.view.refresh()
+        grouped = self._mine(self.view.records())
         with self._lock:
             tracked = list(self._tracked)
         for job_id in tracked:
@@ -130,13 +157,6 @@ class SlurmBackend:
                 records = [r for r in self.rest.accounting(job_id) if job_key(r) == job_id]
             if records:
                 self.hub.publish(status_of(job_id, records))
-
-    def get(self, job_id: str) -> JobStatus:
-        self.track(job_id)
-        status = self.hub.wait(job_id, lambda s: True, GET_TIMEOUT_S)
-        if status is None:
-            raise JobNotFound(f"no slurm job {job_id} of {self.identity.user}")
-        return status
 
     def list(self, selection: Filter) -> list[JobStatus]:
         bridged = set(self.settings.slurm.partitions)
@@ -153,7 +173,3 @@ class SlurmBackend:
         pattern, cwd, name, first = self._outputs.get(job_id, ("slurm-%j.out", "", "", 0))
         values = {"job": job_id, "array": job_id, "index": str(first), "name": name, "user": self.identity.user}
         return LogSource(path=sc.expand(pattern, cwd or self.identity.home or "/", values))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._wake.set()

@@ -23,13 +23,19 @@ KEY_MARK: Final = "batch-bridge-sdk key="
 _INDEX = re.compile(r"\{index(?::0(\d+)d?)?\}")
 
 
-def script(spec: JobSpec, policy: SitePolicy) -> str:
+def is_shell(body: str) -> bool:
+    return interpreter(body)[-1].rsplit("/", 1)[-1] in SHELLS
+
+
+def script(spec: JobSpec, policy: SitePolicy, backend: str = "slurm", image_line: bool = True) -> str:
+    """The spec's script with the SDK's lines after the shebang (the HTCondor backend names the
+    image in the description instead, ``image_line=False``)."""
     body = spec.body if spec.body.startswith("#!") else f"#!{DEFAULT_SHELL}\n{spec.body}"
     shebang, _, rest = body.partition("\n")
-    extra = [f"#BRIDGE --image={spec.image}"] if spec.image else []
+    extra = [f"#BRIDGE --image={spec.image}"] if spec.image and image_line else []
     if spec.env:
-        if interpreter(body)[-1].rsplit("/", 1)[-1] not in SHELLS:
-            raise InvalidSpec({"env": "on the slurm backend, environment needs a shell script (sh, bash...)"})
+        if not is_shell(body):
+            raise InvalidSpec({"env": f"on the {backend} backend, environment needs a shell script (sh, bash...)"})
         denied = sorted(set(dict(spec.env)) & set(policy.env_denylist))
         if denied:
             raise PolicyRefused(f"environment: setting {', '.join(denied)} is not allowed on this site")

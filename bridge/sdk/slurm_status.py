@@ -7,13 +7,12 @@ An array is final when every task is; it succeeded when every task did.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from bridge.domain.states import SLURM_TO_STATE, JobState
-from bridge.sdk.status import JobStatus
+from bridge.sdk.status import JobStatus, combine
 
 Record = dict[str, Any]
 _NO_REASON: Final = frozenset({"None", ""})
@@ -66,30 +65,8 @@ def _one(job_id: str, record: Record) -> JobStatus:
     )
 
 
-def _rollup(tasks: Counter[JobState]) -> JobState:
-    if any(not s.is_final for s in tasks):
-        return JobState.RUNNING if JobState.RUNNING in tasks else JobState.PENDING
-    return JobState.SUCCEEDED if set(tasks) == {JobState.SUCCEEDED} else JobState.FAILED
-
-
 def status_of(job_id: str, records: Sequence[Record]) -> JobStatus:
     """The status of job ``job_id`` from its records (one, or every task of an array)."""
     if len(records) == 1 and number(records[0].get("array_task_id")) is None:
         return _one(job_id, records[0])
-    each = [_one(job_id, r) for r in records]
-    counts = Counter(s.state for s in each)
-    state = _rollup(counts)
-    failed = [s for s in each if s.final and not s.ok]
-    codes = [s.exit_code for s in failed if s.exit_code]
-    reason = f"{len(failed)} of {len(each)} tasks failed" if failed else (each[0].reason if each else "")
-    return JobStatus(
-        job_id,
-        state,
-        reason,
-        exit_code=(max(codes) if codes else (1 if failed else 0)) if state.is_final else None,
-        submitted=min((s.submitted for s in each if s.submitted), default=None),
-        started=min((s.started for s in each if s.started), default=None),
-        finished=max((s.finished for s in each if s.finished), default=None) if state.is_final else None,
-        tasks={k.value: v for k, v in counts.items()},
-        name=each[0].name if each else "",
-    )
+    return combine(job_id, [_one(job_id, r) for r in records])

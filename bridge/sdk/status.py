@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from bridge.domain.states import JobState
 
-__all__ = ["JobResult", "JobState", "JobStatus"]
+__all__ = ["JobResult", "JobState", "JobStatus", "combine"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,33 @@ class JobStatus:
     def __str__(self) -> str:
         code = f" exit={self.exit_code}" if self.exit_code is not None else ""
         return f"{self.job_id} {self.state.value}{code}" + (f" ({self.reason})" if self.reason else "")
+
+
+def _rollup(tasks: Counter[JobState]) -> JobState:
+    if any(not s.is_final for s in tasks):
+        return JobState.RUNNING if JobState.RUNNING in tasks else JobState.PENDING
+    return JobState.SUCCEEDED if set(tasks) == {JobState.SUCCEEDED} else JobState.FAILED
+
+
+def combine(job_id: str, each: Sequence[JobStatus]) -> JobStatus:
+    """One status for an array from its tasks' (Slurm array tasks, HTCondor procs of a cluster): final
+    when every task is, succeeded when every task did; the worst exit code."""
+    counts = Counter(s.state for s in each)
+    state = _rollup(counts)
+    failed = [s for s in each if s.final and not s.ok]
+    codes = [s.exit_code for s in failed if s.exit_code]
+    reason = f"{len(failed)} of {len(each)} tasks failed" if failed else (each[0].reason if each else "")
+    return JobStatus(
+        job_id,
+        state,
+        reason,
+        exit_code=(max(codes) if codes else (1 if failed else 0)) if state.is_final else None,
+        submitted=min((s.submitted for s in each if s.submitted), default=None),
+        started=min((s.started for s in each if s.started), default=None),
+        finished=max((s.finished for s in each if s.finished), default=None) if state.is_final else None,
+        tasks={k.value: v for k, v in counts.items()},
+        name=each[0].name if each else "",
+    )
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ and a cleanup step that runs only if the merge did not succeed.
 
     python examples/sdk/analysis.py --backend kubernetes --workdir /lab/gpfs/home/alice/demo --workers 10
     python examples/sdk/analysis.py --backend slurm --workdir /lab/gpfs/home/alice/demo
+    python examples/sdk/analysis.py --backend htcondor --collector 127.0.0.1:9618 --workdir ...
 
 Run it again after a crash (even kill -9): steps that already succeeded are adopted, not rerun.
 The input is made here if missing: the numbers 1..N; the result is their sum, checked at the end.
@@ -81,7 +82,7 @@ def build(name: str, workdir: str, workers: int, fail_task: int | None = None) -
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--backend", choices=["kubernetes", "slurm"], default="kubernetes")
+    ap.add_argument("--backend", choices=["kubernetes", "slurm", "htcondor"], default="kubernetes")
     ap.add_argument("--workdir", required=True, help="a directory on site storage (created if missing)")
     ap.add_argument("--workers", type=int, default=10)
     ap.add_argument("--numbers", type=int, default=1000)
@@ -90,13 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kubeconfig", help="kubernetes: your kubeconfig (default $KUBECONFIG, ~/.kube/config)")
     ap.add_argument("--slurm-url", help="slurm: slurmrestd URL (default: the site's)")
     ap.add_argument("--token-file", help="slurm: file with your JWT (default $SLURM_JWT)")
+    ap.add_argument("--collector", help="htcondor: the pool's collector (default: your HTCondor configuration)")
     ap.add_argument("--fail-task", type=int, help="make this array task fail (to see the cleanup step run)")
     ns = ap.parse_args(argv)
     work = Path(ns.workdir)
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "input.txt").exists():
         (work / "input.txt").write_text("\n".join(str(i) for i in range(1, ns.numbers + 1)) + "\n")
-    options = {"kubernetes": {"kubeconfig": ns.kubeconfig}, "slurm": {"url": ns.slurm_url, "token_file": ns.token_file}}
+    options = {
+        "kubernetes": {"kubeconfig": ns.kubeconfig},
+        "slurm": {"url": ns.slurm_url, "token_file": ns.token_file},
+        "htcondor": {"collector": ns.collector},
+    }
     with Client(ns.backend, config=ns.config, **options[ns.backend]) as client:
         run = build(ns.name, str(work), ns.workers, ns.fail_task).run(client)
         print(f"pipeline {ns.name}: adopted {sorted(run.adopted) or 'nothing'}", flush=True)

@@ -5,24 +5,16 @@ process of her own."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.sdk_lab import LAB_CONFIG, REPO, SdkKube, SlurmDaemon, run_as
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.sdk_lab import LAB_CONFIG, REPO, SdkKube, SlurmDaemon, finish, kill_after_split, run_as
 
 pytestmark = pytest.mark.integration
 EXAMPLE = REPO / "examples" / "sdk" / "analysis.py"
 HOME = Path("/lab/gpfs/home/alice")
-
-
-def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, out
 
 
 def _kube_args(lab: SdkKube, name: str, workdir: Path, *extra: str) -> list[str]:
@@ -32,7 +24,7 @@ def _kube_args(lab: SdkKube, name: str, workdir: Path, *extra: str) -> list[str]
 
 def test_analysis_pipeline_on_kubernetes_fan_out_10(sdk_kube: SdkKube) -> None:
     name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
-    code, out = _finish(run_as("alice", EXAMPLE, *_kube_args(sdk_kube, name, workdir, "--workers", "10")), 600)
+    code, out = finish(run_as("alice", EXAMPLE, *_kube_args(sdk_kube, name, workdir, "--workers", "10")), 600)
     assert code == 0, out
     assert "split=succeeded work=succeeded merge=succeeded cleanup=cancelled" in out
     assert (workdir / "result.txt").read_text() == "500500\n"
@@ -43,36 +35,23 @@ def test_analysis_pipeline_on_kubernetes_fan_out_10(sdk_kube: SdkKube) -> None:
 def test_a_failed_task_runs_cleanup_and_never_the_merge(sdk_kube: SdkKube) -> None:
     name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
     args = _kube_args(sdk_kube, name, workdir, "--workers", "3", "--fail-task", "1")
-    code, out = _finish(run_as("alice", EXAMPLE, *args), 600)
+    code, out = finish(run_as("alice", EXAMPLE, *args), 600)
     assert code == 1, out
     assert "split=succeeded work=failed merge=cancelled cleanup=succeeded" in out
     assert (workdir / "FAILED").exists() and not list(workdir.glob("chunk-*.txt"))
 
 
-def _kill_after_split(args: list[str]) -> None:
-    """Start the example, kill -9 it once its split step has succeeded."""
-    first = run_as("alice", EXAMPLE, *args)
-
-    def split_done() -> str | None:
-        line = first.stdout.readline() if first.stdout else ""
-        return line if "split=succeeded" in line else None
-
-    wait_until("split succeeded in the first run", split_done, 300, interval=0)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait(30)
-
-
 def test_resume_after_kill_9_does_not_resubmit_finished_steps(sdk_kube: SdkKube) -> None:
     name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
     args = _kube_args(sdk_kube, name, workdir, "--workers", "4")
-    _kill_after_split(args)
+    kill_after_split(EXAMPLE, args)
     jobs = sdk_kube.batch.list_namespaced_job(sdk_kube.namespace, label_selector="batch-bridge.io/source=sdk").items
     uids = {
         j.metadata.name: j.metadata.uid
         for j in jobs
         if f".{name}." in j.metadata.annotations["batch-bridge.io/source-id"]
     }
-    code, out = _finish(run_as("alice", EXAMPLE, *args), 600)
+    code, out = finish(run_as("alice", EXAMPLE, *args), 600)
     assert code == 0, out
     assert "adopted ['split'" in out
     after = sdk_kube.batch.list_namespaced_job(sdk_kube.namespace, label_selector="batch-bridge.io/source=sdk").items
@@ -88,7 +67,7 @@ def test_analysis_pipeline_through_slurm_native_dependencies(slurm_daemon: Slurm
     name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
     args = ["--backend", "slurm", "--config", str(LAB_CONFIG), "--slurm-url", slurm_daemon.rest_url,
             "--token-file", slurm_daemon.token_file("alice"), "--name", name, "--workdir", str(workdir), "--workers", "10"]  # fmt: skip
-    code, out = _finish(run_as("alice", EXAMPLE, *args), 900)
+    code, out = finish(run_as("alice", EXAMPLE, *args), 900)
     assert code == 0, out
     assert "split=succeeded work=succeeded merge=succeeded cleanup=cancelled" in out
     assert (workdir / "result.txt").read_text() == "500500\n"
@@ -101,8 +80,8 @@ def test_resume_through_slurm_after_kill_9(slurm_daemon: SlurmDaemon) -> None:
     name, workdir = f"an-{uuid.uuid4().hex[:6]}", HOME / f"sdk-{uuid.uuid4().hex[:6]}"
     args = ["--backend", "slurm", "--config", str(LAB_CONFIG), "--slurm-url", slurm_daemon.rest_url,
             "--token-file", slurm_daemon.token_file("alice"), "--name", name, "--workdir", str(workdir), "--workers", "3"]  # fmt: skip
-    _kill_after_split(args)
-    code, out = _finish(run_as("alice", EXAMPLE, *args), 900)
+    kill_after_split(EXAMPLE, args)
+    code, out = finish(run_as("alice", EXAMPLE, *args), 900)
     assert code == 0, out
     assert "adopted ['cleanup', 'merge', 'split', 'work']" in out  # all were submitted at once: none again
     queue = slurm_daemon.run_as_root("squeue", "-u", "alice", "-t", "all", "-h", "-o", "%i,%T,%k")
@@ -117,6 +96,6 @@ def test_async_example(sdk_kube: SdkKube) -> None:
     os.chown(workdir, 2001, 2001)
     script = REPO / "examples" / "sdk" / "async_jobs.py"
     args = ["--config", sdk_kube.config_file, "--kubeconfig", sdk_kube.kubeconfig, "--workdir", str(workdir)]
-    code, out = _finish(run_as("alice", script, *args), 300)
+    code, out = finish(run_as("alice", script, *args), 300)
     assert code == 0, out
     assert all(f"job{n} step 3" in out for n in range(3))

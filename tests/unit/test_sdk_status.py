@@ -71,22 +71,39 @@ def test_array_counts_and_conditions() -> None:
 
 
 class _Rest:
+    """slurmrestd's two listings as the view reads them (a stand-in for the transport in a pure test)."""
+
     def __init__(self, *args: Any) -> None:
-        self.calls = 0
+        self.calls, self.read = 0, 0
+        self.state = dict.fromkeys(range(1, 51), "RUNNING") | {0: "PENDING"}  # job 0: not tracked
+
+    def states(self) -> list[tuple[str, str]]:
+        self.calls += 1
+        return [(str(i), s) for i, s in self.state.items()]
+
+    def records(self, ids: Any) -> list[dict[str, Any]]:
+        wanted = [int(i) for i in ids]
+        self.read += len(wanted)
+        return [{"job_id": i, "user_name": ME, "job_state": [self.state[i]], "name": "w"} for i in wanted]
 
     def jobs(self) -> list[dict[str, Any]]:
-        self.calls += 1
-        return [{"job_id": i, "user_name": ME, "job_state": ["RUNNING"], "name": "w"} for i in range(1, 51)]
+        raise AssertionError("the full listing polled")
 
     def accounting(self, job_id: str) -> list[dict[str, Any]]:
         raise AssertionError("slurmdbd asked for a job slurmctld still has")
 
 
-def test_slurm_poll_is_one_query_for_fifty_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slurm_poll_is_one_light_listing_and_records_only_of_what_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(slurm_backend, "SlurmRest", _Rest)
     backend = slurm_backend.SlurmBackend(BridgeSettings(), poll_interval_s=3600)
-    for i in range(1, 51):
-        backend._tracked.add(str(i))
+    rest: _Rest = backend.rest  # type: ignore[assignment]
+    backend._tracked.update(str(i) for i in range(1, 51))
     backend.poll()
-    assert backend.rest.calls == 1
+    assert (rest.calls, rest.read) == (1, 50)  # each new job read once; job 0 is older than all tracked
     assert all(backend.hub.latest(str(i)).state is JobState.RUNNING for i in range(1, 51))  # type: ignore[union-attr]
+    backend.poll()
+    assert (rest.calls, rest.read) == (2, 50)  # nothing changed: nothing read
+    rest.state[7] = "COMPLETED"
+    backend.poll()
+    assert (rest.calls, rest.read) == (3, 51)
+    assert backend.hub.latest("7").state is JobState.SUCCEEDED  # type: ignore[union-attr]
