@@ -44,8 +44,9 @@ SRUN = _compact(_package_files("bridge.kube").joinpath("srun.sh").read_text(), h
 SCRATCH_VOLUME = "scratch"
 # Whether the batch system ends a job at its own time limit, so that activeDeadlineSeconds is only a
 # backstop (limit + deadline_grace_seconds): slurmctld times out the gateway shim; nothing in HTCondor
-# runs a managed job's AllowedExecuteDuration, so the deadline is the limit itself.
-_BATCH_ENFORCES_LIMIT = {Source.SLURM: True, Source.HTCONDOR: False, Source.SDK: True}
+# runs a managed job's AllowedExecuteDuration, and an SDK job straight to Kubernetes has no batch
+# system at all, so for those the deadline is the limit itself.
+_BATCH_ENFORCES_LIMIT = {Source.SLURM: True, Source.HTCONDOR: False, Source.SDK: False}
 CONTAINER = "job"
 
 

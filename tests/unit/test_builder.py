@@ -76,9 +76,11 @@ def test_single_job_shape() -> None:
 
 
 def test_a_limit_no_batch_system_enforces_is_the_deadline_itself() -> None:
-    """HTCondor runs no starter for a managed job: AllowedExecuteDuration is Kubernetes' to end."""
-    condor = sbatch(script("-t 1:00:00")).model_copy(update={"source": Source.HTCONDOR})
-    assert _job(condor, deadline_grace_seconds=120)["spec"]["activeDeadlineSeconds"] == 3600
+    """HTCondor runs no starter for a managed job: AllowedExecuteDuration is Kubernetes' to end; an SDK
+    job sent straight to Kubernetes has no batch system behind it."""
+    for source in (Source.HTCONDOR, Source.SDK):
+        job = sbatch(script("-t 1:00:00")).model_copy(update={"source": source})
+        assert _job(job, deadline_grace_seconds=120)["spec"]["activeDeadlineSeconds"] == 3600, source
 
 
 def test_storage_volumes_are_mounted_at_the_same_path() -> None:
