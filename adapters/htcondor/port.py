@@ -109,6 +109,7 @@ class CondorPort:
                     kube_id=job.kube_id,
                     reported=job.reported,
                     native=job,
+                    submitted=job.submitted,
                 )
             )
         for ids, fix in fixes:  # rare: one edit each

@@ -75,7 +75,7 @@ PHASES: Final[Mapping[tuple[Status, State], tuple[BatchPhase, bool]]] = MappingP
 KEEP: Final = (
     "ClusterId", "ProcId", "Owner", "JobStatus", "Managed", "ManagedManager", "BridgeState", "BridgeRun",
     "BridgeStarts", "BridgeHolds", "BridgeStartDate", "BridgeNode", "KubernetesStatus", "UserLog", "Iwd",
-    "HoldReason", "HoldReasonCode", "HoldReasonSubCode", "RemoveReason", "User", "DAGManNodesLog",
+    "HoldReason", "HoldReasonCode", "HoldReasonSubCode", "RemoveReason", "User", "DAGManNodesLog", "QDate",
 )  # fmt: skip
 
 
@@ -100,6 +100,7 @@ class CondorJob:
     hold_code: int = 0
     hold_subcode: int = 0
     remove_reason: str = ""
+    submitted: int | None = None  # the schedd's QDate: only the latency metrics read it
     view: Any = None  # what view_of read of the whole ad (an AdView), only for a job to take in
 
     @property
@@ -150,6 +151,7 @@ def parse(ad: Mapping[str, Any]) -> CondorJob | None:
         hold_code=_int(ad.get("HoldReasonCode")),
         hold_subcode=_int(ad.get("HoldReasonSubCode")),
         remove_reason=_str(ad.get("RemoveReason")),
+        submitted=_int(ad.get("QDate")) or None,
     )
 
 

@@ -528,3 +528,11 @@ def test_a_removed_cluster_is_handed_back_in_one_edit() -> None:
     port.poll()
     assert schedd.calls[calls:] == ["edit", "edit", "query"]  # the removals, the claim, the light query
     assert all(ad["Managed"] == "ScheddDone" for ad in schedd.ads.values())
+
+
+def test_records_carry_the_schedds_submit_time_for_the_latency_metrics() -> None:
+    schedd = FakeSchedd()
+    schedd.add(1, 0, QDate=1764600000)
+    schedd.add(1, 1, QDate="soon")  # not a time: no submit time rather than a wrong one
+    records = {r.key: r for r in _port(schedd).poll()}
+    assert (records["1.0"].submitted, records["1.1"].submitted) == (1764600000, None)
