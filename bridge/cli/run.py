@@ -20,7 +20,7 @@ from bridge.domain.errors import BridgeError
 from bridge.engine.identity import Directory, from_nss
 from bridge.engine.reconciler import Reconciler, summary
 from bridge.kube.client import Kube, api_client
-from bridge.observability.logfields import FIELDS
+from bridge.observability.logfields import fields_of
 
 log = logging.getLogger("batch-bridge")
 
@@ -33,7 +33,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        out.update({f: getattr(record, f) for f in FIELDS if hasattr(record, f)})
+        out.update(fields_of(record))
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out)

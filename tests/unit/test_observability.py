@@ -63,22 +63,38 @@ def test_the_endpoints_say_health_readiness_and_metrics() -> None:
 
 
 def test_json_log_lines_carry_the_job_fields() -> None:
+    """Through a real logger: ``extra=`` must not name one of LogRecord's own attributes (logging raises)."""
     import json
     import logging
 
     from bridge.cli.run import JsonFormatter
     from bridge.observability.logfields import job_fields
 
-    record = logging.LogRecord("batch-bridge", logging.INFO, __file__, 1, "job %s created", ("12",), None)
-    record.__dict__.update(job_fields("slurm", "12", "batch", "slurm-lab-12-abc"))
-    line = json.loads(JsonFormatter().format(record))
+    lines: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    logger = logging.getLogger("batch-bridge.test-fields")
+    handler = Capture()
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("job %s created", "12", extra=job_fields("slurm", "12", "batch", "slurm-lab-12-abc"))
+        logger.warning("no job")
+    finally:
+        logger.removeHandler(handler)
+    line, plain = (json.loads(text) for text in lines)
     assert (line["source"], line["job_id"], line["namespace"], line["name"]) == (
         "slurm",
         "12",
         "batch",
         "slurm-lab-12-abc",
     )
-    assert job_fields("htcondor", "3.0") == {"source": "htcondor", "job_id": "3.0"}  # unknown fields left out
+    assert line["logger"] == "batch-bridge.test-fields" and "name" not in plain and "job_id" not in plain
+    assert job_fields("htcondor", "3.0") == {"bb_source": "htcondor", "bb_job_id": "3.0"}  # unset fields left out
 
 
 def test_job_event_names_the_job_and_is_bounded() -> None:
