@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client import ApiException
 
@@ -145,10 +146,11 @@ class Kube:
         return True
 
     def record_event(self, event: Obj) -> bool:
-        """Best effort: an Event that cannot be written is logged, never a reason to stop a transition."""
+        """Best effort: an Event that cannot be written is logged, never a reason to stop a transition
+        (nor to repeat one: the caller has already written the batch side)."""
         try:
             self.core.create_namespaced_event(event["metadata"]["namespace"], event, _preload_content=False)
-        except ApiException as exc:
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
             log.debug("event %s on Job %s not recorded: %s", event["reason"], event["involvedObject"]["name"], exc)
             return False
         return True

@@ -110,3 +110,16 @@ def test_job_event_names_the_job_and_is_bounded() -> None:
     )
     assert ev["metadata"] == {"generateName": "slurm-lab-7-x.", "namespace": "batch"}
     assert ev["firstTimestamp"] == ev["lastTimestamp"] == "2027-01-01T00:00:00Z"
+
+
+def test_an_event_the_apiserver_cannot_take_is_dropped_not_raised() -> None:
+    """Best effort for real: nothing listens on the port, so the client's connection itself fails."""
+    from kubernetes import client
+
+    from bridge.kube.client import Kube
+    from bridge.kube.events import job_event
+
+    conf = client.Configuration(host="http://127.0.0.1:9")  # discard port: connection refused
+    conf.retries = 0
+    kube = Kube(client.ApiClient(conf))
+    assert kube.record_event(job_event("batch", "slurm-lab-1-x", "uid-1", "Released", "running")) is False
