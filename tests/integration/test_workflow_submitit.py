@@ -9,15 +9,14 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.bridge_lab import SlurmBridge
-from tests.fixtures.tools import user_tree, user_venv
 from tests.fixtures.waiting import wait_until
-from tests.fixtures.workflows import SUBMITIT, submitit_run
+from tests.fixtures.workflows import submitit_run
 
 pytestmark = pytest.mark.integration
 
 
 def test_submitit_function_result_and_a_map_array_of_5(slurm_bridge: SlurmBridge) -> None:
-    lines = submitit_run(slurm_bridge.slurm.lab, "k8s")
+    _, lines = submitit_run(slurm_bridge.slurm.lab, "k8s")
     job_id, value = lines["single"].split(" ", 1)
     assert value == "1024", lines
     ids, results = lines["array"].split(" [", 1)
@@ -40,7 +39,7 @@ import time
 import submitit
 
 executor = submitit.AutoExecutor(folder=sys.argv[1] + "/%j")
-executor.update_parameters(slurm_partition="k8s", timeout_min=2)  # submitit asks for USR2 90 s before
+executor.update_parameters(slurm_partition=sys.argv[2], timeout_min=2)  # submitit asks for USR2 90 s before
 job = executor.submit(time.sleep, 600)
 print("job", job.job_id, flush=True)
 try:
@@ -52,13 +51,10 @@ except Exception as exc:
 
 @pytest.mark.parametrize("slurm_bridge", ["rest"], indirect=True)
 def test_submitit_job_that_runs_out_of_time_gets_its_signal_first(slurm_bridge: SlurmBridge) -> None:
-    venv = user_venv(slurm_bridge.slurm.lab, "alice", "submitit", SUBMITIT)
-    folder = user_tree(slurm_bridge.slurm.lab, "alice", "submitit", {})
-    proc = slurm_bridge.slurm.run("alice", f"{venv}/bin/python", "-c", TIMEOUT_CLIENT, str(folder), timeout=300)
-    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    folder, lines = submitit_run(slurm_bridge.slurm.lab, "k8s", client=TIMEOUT_CLIENT, timeout=300)
     # submitit's handler caught USR2 (sent at limit - 90 s), saw the job out of time, not checkpointable,
     # and ended it with its own error instead of being killed at the limit
-    assert "timed-out and not checkpointable" in lines["error"], proc.stdout
+    assert "timed-out and not checkpointable" in lines["error"], lines
     job_id = lines["job"]
     log = (folder / job_id / f"{job_id}_0_log.err").read_text()
     assert "Caught signal SIGUSR2" in log, log
