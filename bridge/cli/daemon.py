@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +36,12 @@ def _trim() -> None:
 
 
 def _identity(settings: EngineSettings) -> str:
-    return settings.leader.identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    """One per process, as client-go's controllers do: a container that crashed and restarted in
+    the same pod is a new contender that waits for the Lease like any other, rather than resuming
+    the dead process's term (the standby, which has watched the Lease all along, usually wins)."""
+    if settings.leader.identity:
+        return settings.leader.identity
+    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 class _Readiness:

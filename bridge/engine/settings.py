@@ -16,7 +16,8 @@ class LeaderSettings(Model):
         default=None, description="Name of the Lease; default batch-bridge-<adapter>-<cluster>."
     )
     identity: str | None = Field(
-        default=None, description="This replica's name in the Lease; default $POD_NAME, else host and pid."
+        default=None,
+        description="This replica's name in the Lease; default $POD_NAME (else the host name), '_' and 8 random hex digits, new per process.",
     )
     lease_s: float = Field(default=15.0, gt=0, description="A standby takes over after this long without renewal.")
     renew_s: float = Field(default=2.0, gt=0, description="How often the leader renews the Lease.")

@@ -103,10 +103,25 @@ class Installed:
     kube: KubeLab
     namespace: str
 
-    def pods(self, release: str, component: str) -> list[Any]:
+    def pods(self, release: str, component: str, terminating: bool = False) -> list[Any]:
         sel = f"app.kubernetes.io/instance={release},app.kubernetes.io/component={component}"
         return [p for p in self.kube.core.list_namespaced_pod(self.namespace, label_selector=sel).items
-                if p.metadata.deletion_timestamp is None]  # fmt: skip
+                if terminating or p.metadata.deletion_timestamp is None]  # fmt: skip
+
+    def logs(self, *releases: str) -> str:
+        """Every Slurm adapter container's log (the current and the previous run) of these releases."""
+        out = []
+        for release in releases:
+            for pod in self.pods(release, "slurm", terminating=True):
+                for previous in (True, False):
+                    try:
+                        text = self.kube.core.read_namespaced_pod_log(
+                            pod.metadata.name, self.namespace, previous=previous, tail_lines=40
+                        )
+                    except client.ApiException as exc:
+                        text = f"({exc.status} {exc.reason})"
+                    out.append(f"--- {pod.metadata.name} {'previous' if previous else 'current'}:\n{text}")
+        return "\n".join(out)
 
     def holder(self, adapter: str) -> str:
         lease = client.CoordinationV1Api(self.kube.admin).read_namespaced_lease(
@@ -179,7 +194,7 @@ def test_adapters_run_as_pods_on_the_real_node_with_the_charts_service_account(i
         (pod,) = installed.pods(release, component)
         assert pod.spec.node_name == "real-0" and pod.spec.service_account_name == f"{release}-batch-bridge"
         assert pod.spec.security_context.run_as_user == 10001
-    assert installed.holder("htcondor") == installed.pods(PRIMARY, "htcondor")[0].metadata.name
+    assert _pod_of(installed.holder("htcondor")) == installed.pods(PRIMARY, "htcondor")[0].metadata.name
 
 
 def test_slurm_job_end_to_end_and_the_histograms_move(installed: Installed, slurm_lab: SlurmLab) -> None:
@@ -219,6 +234,11 @@ def test_htcondor_job_end_to_end(installed: Installed, condor_lab: CondorLab) ->
         assert _count(after, family, "htcondor") > _count(before, family, "htcondor"), family
 
 
+def _pod_of(holder: str) -> str:
+    """The pod of a Lease holder: its identity is the pod name, '_' and a per-process suffix."""
+    return holder.rpartition("_")[0]
+
+
 def _daemon_pid(pod: str) -> int:
     """The pod's daemon process on the host (host network, one kernel): found by its POD_NAME."""
     for proc in Path("/proc").iterdir():
@@ -244,14 +264,26 @@ def test_leader_killed_mid_run_standby_takes_over(
     jobs = [slurm_lab.sbatch("alice", _script(f"sleep 6; exit {i % 3}"), "--partition=k8s") for i in range(6)]
     bridge = SlurmBridgeJobs(kube_lab)
     wait_until("every job has its Kubernetes Job", lambda: all(bridge.count(j) == 1 for j in jobs) or None, 90)
-    pid = _daemon_pid(leader)
+    pid = _daemon_pid(_pod_of(leader))
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
-    # The killed replica's Deployment goes to 0, so only the standby can take over (no restart race).
+    # Its container restarts as a new contender (identities are per process); its Deployment goes to 0
+    # too, so that the standby is the one left.
     client.AppsV1Api(kube_lab.admin).patch_namespaced_deployment_scale(
         f"{release}-batch-bridge-slurm", installed.namespace, {"spec": {"replicas": 0}}
     )
-    wait_until("the standby holds the Lease", lambda: installed.holder("slurm") == standby or None, 30, interval=0.1)
+    seen: list[tuple[float, str]] = []  # (s after the kill, holder) at each change: the story if it fails
+
+    def holder() -> str:
+        now = installed.holder("slurm")
+        if not seen or seen[-1][1] != now:
+            seen.append((round(time.monotonic() - killed, 2), now))
+        return now
+
+    try:
+        wait_until("the standby holds the Lease", holder, 30, interval=0.1, done=lambda h: _pod_of(h) == standby)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nholders after the kill: {seen}\n{installed.logs(release, other)}") from exc
     port = STANDBY_PORT if other == STANDBY else PORT
     wait_until("the standby acts", lambda: _scrape(port).get('batch_bridge_leader{source="slurm"}') == 1.0 or None, 30)
     takeover = time.monotonic() - killed
@@ -263,7 +295,7 @@ def test_leader_killed_mid_run_standby_takes_over(
         assert (rec["State"], rec["ExitCode"]) == (("COMPLETED" if i % 3 == 0 else "FAILED"), f"{i % 3}:0"), (job, rec)
         assert bridge.count(job) <= 1  # never a second Kubernetes Job (finished ones may be gone by TTL)
     assert bridge.created_total(jobs) == len(jobs)
-    rss = _rss_kib(_daemon_pid(standby))
+    rss = _rss_kib(_daemon_pid(standby))  # the standby's container never restarted: one daemon
     record_property("standby_rss_kib", rss)
     print(f"daemon RSS as installed (acting leader): {rss / 1024:.1f} MiB")
 
