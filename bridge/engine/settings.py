@@ -17,7 +17,7 @@ class LeaderSettings(Model):
     )
     identity: str | None = Field(
         default=None,
-        description="This replica's name in the Lease; default $POD_NAME (else the host name), '_' and 8 random hex digits, new per process.",
+        description="This replica's name in the Lease; default $POD_NAME (else the host), '_', 8 random hex digits.",
     )
     lease_s: float = Field(default=15.0, gt=0, description="A standby takes over after this long without renewal.")
     renew_s: float = Field(default=2.0, gt=0, description="How often the leader renews the Lease.")

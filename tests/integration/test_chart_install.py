@@ -281,7 +281,7 @@ def test_leader_killed_mid_run_standby_takes_over(
         return now
 
     try:
-        wait_until("the standby holds the Lease", holder, 30, interval=0.1, done=lambda h: _pod_of(h) == standby)
+        wait_until("the standby holds the Lease", holder, 30, interval=0.1, done=lambda h: _pod_of(h or "") == standby)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nholders after the kill: {seen}\n{installed.logs(release, other)}") from exc
     port = STANDBY_PORT if other == STANDBY else PORT
