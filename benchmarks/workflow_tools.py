@@ -1,8 +1,8 @@
-"""Workflow tools on the lab (issue 14): each tool's workflow on the lab's native partition
-and on the bridged one, in the same run, as alice; the wall time ratio (bridged / native) and the
+"""Workflow tools on the lab (issue 14): each tool's workflow on the lab's native partition (HTCondor:
+the pool's own slot) and on the bridged one, in the same run, as alice; the wall time ratio (bridged / native) and the
 batch-system commands the tool itself ran (counted by shims first on its PATH).
 
-    .venv/bin/python benchmarks/workflow_tools.py [--tools submitit,snakemake,law]
+    .venv/bin/python benchmarks/workflow_tools.py [--tools submitit,snakemake,law,law-htcondor]
 
 Needs the lab and both adapters (`make setup`); jobs go to the real node.
 """
@@ -22,13 +22,15 @@ from tests.fixtures.waiting import lab_state
 from tests.fixtures.workflows import law_workflow, snakemake, submitit_run
 
 REPO = Path(__file__).resolve().parents[1]
-COUNTED = ["sbatch", "squeue", "sacct", "scancel", "scontrol", "sinfo", "sacctmgr"]
+COUNTED = ["sbatch", "squeue", "sacct", "scancel", "scontrol", "sinfo", "sacctmgr", "condor_submit", "condor_q",
+           "condor_history", "condor_rm"]  # fmt: skip
 
 Runner = Callable[[BatchLab, bool, Path], object]
 TOOLS: dict[str, Runner] = {
     "submitit": lambda lab, bridged, path: submitit_run(lab, "k8s" if bridged else "debug", path),
     "snakemake": lambda lab, bridged, path: snakemake(lab, "k8s" if bridged else "debug", path),
     "law": lambda lab, bridged, path: law_workflow(lab, bridged, path),
+    "law-htcondor": lambda lab, bridged, path: law_workflow(lab, bridged, path, manager="htcondor"),
 }
 
 

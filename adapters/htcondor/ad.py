@@ -24,6 +24,7 @@ from bridge.domain.ir import (
     Environment,
     ExportMode,
     Extension,
+    FileTransfer,
     GpuRequest,
     GpuScope,
     Identity,
@@ -78,7 +79,7 @@ ATTRIBUTES = (
     "Err", "RequestCpus", "RequestMemory", "RequestGPUs", "RequestDisk", "ContainerImage", "DockerImage",
     "WantContainer", "JobUniverse", "JobBatchName", "AcctGroup", "AccountingGroup", "JobPrio",
     "AllowedExecuteDuration", "TransferInput", "TransferExecutable", "GPUsRequireType", "UserLog",
-    "TransferOutputRemaps", "QDate",
+    "TransferOutputRemaps", "QDate", "ShouldTransferFiles", "TransferOutput",
 )  # fmt: skip
 
 
@@ -203,23 +204,82 @@ def _resources(view: AdView, settings: CondorSettings) -> Resources:
     )
 
 
-def _files(view: AdView, iwd: str, warnings: list[str]) -> tuple[Extension, ...]:
-    """Every other file the job or the bridge reads or writes for it, for the site policy to check:
-    transfer_input_files (read in place: nothing is transferred), the user log (the bridge writes
-    it), transfer_output_remaps targets, and what expanding the description read."""
+def _listed(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+def _remaps(view: AdView) -> list[tuple[str, str]]:
+    pairs = (remap.partition("=") for remap in (view.text("TransferOutputRemaps") or "").split(";"))
+    return [(name.strip(), target.strip()) for name, _, target in pairs if name.strip() and target.strip()]
+
+
+def _transfers(view: AdView) -> bool:
+    """HTCondor transfers files only when told YES: IF_NEEDED (its default) transfers nothing where
+    the execute side shares the submit side's file system, as the bridge's pods do."""
+    return (view.text("ShouldTransferFiles") or "").upper() == "YES"
+
+
+def _inputs(view: AdView) -> list[str]:
     image = view.text("ContainerImage")
-    reads = [p.strip() for p in (view.text("TransferInput") or "").split(",") if p.strip() and p.strip() != image]
+    reads = [p for p in _listed(view.text("TransferInput")) if p != image]
     for path in reads:
         if "://" in path:
-            raise TranslationError(f"transfer_input_files: {path!r} is a URL; nothing is transferred, so it is refused")
-    if reads:
-        warnings.append("transfer_input_files: no files are transferred; the job reads site storage in place")
+            raise TranslationError(f"transfer_input_files: {path!r} is a URL; only site storage is reachable")
+    return reads
+
+
+def _files(view: AdView, iwd: str, warnings: list[str]) -> tuple[Extension, ...]:
+    """Every other file the job or the bridge reads or writes for it, for the site policy to check:
+    transfer_input_files, the user log (the bridge writes it), transfer_output_remaps targets and
+    what file transfer writes back, and what expanding the description read."""
+    reads = _inputs(view)
+    if reads and not _transfers(view):
+        warnings.append("transfer_input_files: should_transfer_files is not YES; the job reads site storage in place")
     writes = [log] if (log := view.text("UserLog")) else []
-    for remap in (view.text("TransferOutputRemaps") or "").split(";"):
-        if (target := remap.partition("=")[2].strip()) and "://" not in target:
-            writes.append(target)
+    writes += [target for _, target in _remaps(view) if "://" not in target]
+    if _transfers(view):
+        writes += [iwd, *(posixpath.basename(n) for n in _listed(view.text("TransferOutput")))]
     made = [(READS, p) for p in [*reads, *view.reads]] + [(WRITES, p) for p in writes]
     return tuple(Extension(source=Source.HTCONDOR, name=n, value=normalise(p, iwd)) for n, p in made)
+
+
+def _output_name(name: str) -> str:
+    parts = name.split("/")
+    if name.startswith("/") or ".." in parts or "://" in name:
+        raise TranslationError(f"transfer_output_files: {name!r} must name a file in the job's scratch directory")
+    return name
+
+
+def _transfer(view: AdView, payload: Command, iwd: str) -> FileTransfer | None:
+    """What file transfer copies in and out, made absolute against Iwd (None: nothing transferred)."""
+    if not _transfers(view):
+        return None
+    inputs = [normalise(p, iwd) + ("/" if p.endswith("/") else "") for p in _inputs(view)]
+    if not payload.in_image and payload.executable not in inputs:
+        inputs.insert(0, payload.executable)  # the starter transfers the executable too
+    outputs = view.text("TransferOutput")
+    remaps = _remaps(view)
+    for _, target in remaps:
+        if "://" in target:
+            raise TranslationError(f"transfer_output_remaps: {target!r} is a URL; only site storage is reachable")
+    return FileTransfer(
+        inputs=tuple(inputs),
+        outputs=None if outputs is None else tuple(_output_name(n) for n in _listed(outputs)),
+        remaps=tuple((name, normalise(target, iwd)) for name, target in remaps),
+    )
+
+
+def _streams(view: AdView) -> IOSpec:
+    """stdin/stdout/stderr; with file transfer, a remapped stream goes straight to its target."""
+    remap = dict(_remaps(view)) if _transfers(view) else {}
+
+    def out(key: str) -> PathTemplate | None:
+        stream = _stream(view, key)
+        if stream is None or not stream.is_literal:
+            return stream
+        return PathTemplate.literal(remap.get(stream.render({}), stream.render({})))
+
+    return IOSpec(stdin=_stream(view, "In"), stdout=out("Out"), stderr=out("Err"), open_mode=OpenMode.TRUNCATE)
 
 
 def _payload(view: AdView, cmd: str, iwd: str, warnings: list[str]) -> Command:
@@ -249,6 +309,7 @@ def to_ir(view: AdView, ctx: AdContext, settings: CondorSettings | None = None) 
     if not cmd or not iwd or not iwd.startswith("/"):
         raise TranslationError("job ad needs Cmd and an absolute Iwd")
     warnings: list[str] = list(view.warnings)
+    payload = _payload(view, cmd, iwd, warnings)
     limit = _int(view, "AllowedExecuteDuration")
     qdate = _int(view, "QDate")
     return BatchJob(
@@ -263,17 +324,13 @@ def to_ir(view: AdView, ctx: AdContext, settings: CondorSettings | None = None) 
         priority=_int(view, "JobPrio"),
         resources=_resources(view, settings),
         time_limit_s=limit if limit and limit > 0 else None,
-        payload=_payload(view, cmd, iwd, warnings),
+        payload=payload,
         environment=_environment(view),
         working_dir=posixpath.normpath(iwd),
         submit_dir=ctx.submit_dir or iwd,
-        io=IOSpec(
-            stdin=_stream(view, "In"),
-            stdout=_stream(view, "Out"),
-            stderr=_stream(view, "Err"),
-            open_mode=OpenMode.TRUNCATE,
-        ),
+        io=_streams(view),
         image=_image(view),
+        transfer=_transfer(view, payload, iwd),
         extensions=_files(view, iwd, warnings),
         warnings=tuple(warnings),
     )

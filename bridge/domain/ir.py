@@ -220,6 +220,19 @@ class Signal(Model):
     batch_only: bool = False
 
 
+class FileTransfer(Model):
+    """HTCondor's file transfer (should_transfer_files = YES), done inside the pod: the job runs in
+    its scratch directory with copies of ``inputs``; when it exits, ``outputs`` (None: each file it
+    made or changed at the top of that directory) go to the working directory, or where ``remaps``
+    sends them."""
+
+    inputs: tuple[str, ...] = Field(
+        default=(), description="Absolute paths; one ending in '/' copies a directory's contents, not the directory."
+    )
+    outputs: tuple[str, ...] | None = Field(default=None, description="Names relative to the scratch directory.")
+    remaps: tuple[tuple[str, str], ...] = Field(default=(), description="(name, absolute destination) pairs.")
+
+
 class Extension(Model):
     """Typed escape hatch for a scheduler-specific field the IR has no place for."""
 
@@ -258,6 +271,7 @@ class BatchJob(Model):
     requeue: bool = False
     signal: Signal | None = None
     image: str | None = None
+    transfer: FileTransfer | None = Field(default=None, description="Files copied in and out (HTCondor).")
     comment: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()

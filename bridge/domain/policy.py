@@ -304,6 +304,12 @@ def _texts(job: BatchJob) -> Iterator[tuple[str, str]]:
     yield from (("label", f"{k}={v}") for k, v in job.labels)
     yield from (("annotation", f"{k}={v}") for k, v in job.annotations)
     yield from (("extension", f"{e.name}={e.value}") for e in job.extensions if isinstance(e.value, str))
+    yield from (("file transferred", t) for t in _transfer_texts(job))
+
+
+def _transfer_texts(job: BatchJob) -> list[str]:
+    t = job.transfer
+    return [] if t is None else [*t.inputs, *(t.outputs or ()), *(x for pair in t.remaps for x in pair)]
 
 
 def _strings(job: BatchJob) -> list[str]:
@@ -316,6 +322,7 @@ def _strings(job: BatchJob) -> list[str]:
     out += [p for t in (io.stdin, io.stdout, io.stderr) if t is not None for p in t.parts if isinstance(p, str)]
     out += [x for pair in (*job.labels, *job.annotations) for x in pair]
     out += [x for e in job.extensions for x in (e.name, e.value) if isinstance(x, str)]
+    out += _transfer_texts(job)
     return out
 
 

@@ -1,8 +1,10 @@
-"""law (luigi's workflow layer of HEP analyses) on its Slurm manager, unchanged but for the partition,
-on the bridge: installed from PyPI into a venv on site storage by alice, run on the login node. law
-writes its own job files (``#SBATCH --output=NONE`` when unset, ``--chdir`` to the job directory),
-submits them with sbatch, follows them with ``squeue --Format JobID,State`` then sacct, and each
-branch's job runs ``law run ... --branch N`` in a pod.
+"""law (luigi's workflow layer of HEP analyses) on its Slurm and its HTCondor manager, unchanged but for
+the partition or the one submit line, on the bridge: installed from PyPI into a venv on site storage by
+alice, run on the login node. On Slurm law writes its own job files (``#SBATCH --output=NONE`` when
+unset, ``--chdir`` to the job directory), submits them with sbatch, follows them with
+``squeue --Format JobID,State`` then sacct. On HTCondor it submits all branches as one cluster with
+file transfer (its wrapper renders its inputs in the job's own scratch directory), follows them with
+condor_q then condor_history. Each branch's job runs ``law run ... --branch N`` in a pod.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.bridge_lab import SlurmBridge
+from tests.fixtures.condor_bridge import CondorBridge
 from tests.fixtures.workflows import law_jobs, law_workflow
 
 pytestmark = pytest.mark.integration
@@ -27,3 +30,22 @@ def test_law_branches_run_as_bridged_jobs_and_law_sees_them_finish(slurm_bridge:
     for _, host in branches:  # the pod is named after its Slurm job: slurm-lab-<id>-...
         rec = slurm_bridge.slurm.wait_sacct(int(host.split("-")[2]))
         assert (rec["State"], rec["ExitCode"], rec["Partition"]) == ("COMPLETED", "0:0", "k8s"), rec
+
+
+def test_law_on_htcondor_with_file_transfer_runs_every_branch_in_a_pod(condor_bridge: CondorBridge) -> None:
+    top = law_workflow(condor_bridge.condor.lab, manager="htcondor")
+    branches = [(top / "out" / f"square_{b}.txt").read_text().split() for b in range(3)]
+    assert [int(value) for value, _ in branches] == [0, 1, 4]
+    assert all(host.startswith("htcondor-lab-") for _, host in branches), branches
+    assert (top / "out" / "total.txt").read_text() == "5\n"
+    jobs = law_jobs(top, "htcondor")
+    assert [(j["status"], j["code"]) for j in jobs] == [("finished", 0)] * 3, jobs
+    condor = condor_bridge.condor
+    # law records RemoteHost from the schedd: <Job name>@<node>, the Job named htcondor-lab-<cluster>-<proc>-...
+    hosts = [str(j["extra"]["remote_host"]) for j in jobs]  # type: ignore[index]
+    assert all(h.startswith("htcondor-lab-") and h.endswith("@real-0") for h in hosts), hosts
+    clusters = {int(h.split("-")[2]) for h in hosts}
+    for cluster in clusters:
+        condor.wait_history(cluster)
+    ads = [ad for cluster in clusters for ad in condor.history(cluster)]
+    assert sorted((ad["JobStatus"], ad["ExitCode"], ad["Managed"]) for ad in ads) == [(4, 0, "ScheddDone")] * 3, ads

@@ -191,6 +191,16 @@ def test_entrypoint_signal_timer_without_b_reaches_the_steps_not_the_script(tmp_
     assert "task-got-usr1\n" in out and "srun=5\n" in out and "script-got" not in out, out
 
 
+def test_entrypoint_signal_timer_keeps_the_input_file_on_stdin(tmp_path: Path) -> None:
+    """The job runs in the background while the timer waits: an asynchronous command's stdin would
+    be /dev/null without the explicit redirection."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "in.txt").write_text("from the input file\n")
+    proc = _run(tmp_path, "#!/bin/sh\n#SBATCH -t 1 --signal=USR1@5 --input=in.txt\ncat\n")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "work" / "slurm-42.out").read_text() == "from the input file\n"
+
+
 def test_production_storage_table_gives_csi_and_pvc_volumes() -> None:
     from bridge.config.settings import load_settings
     from tests.golden.cases import EXAMPLES
