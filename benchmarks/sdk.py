@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,8 @@ from kubernetes import client as kclient
 from bridge.domain import wellknown as wk
 from bridge.engine.identity import from_nss
 from bridge.kube.objects import build_job
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fixtures, run as a script
 from bridge.sdk import Client, JobSpec, Pipeline
 from bridge.sdk.pipeline_run import PipelineRun
 from bridge.sdk.status import JobStatus

@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fixtures, run as a script
 from tests.fixtures.batch_lab import BatchLab
 from tests.fixtures.tools import call_counts, counting_path, user_tree
 from tests.fixtures.waiting import lab_state
