@@ -1,7 +1,7 @@
 """HTCondor user-log events the bridge writes for the jobs it manages (pure text builders).
 
 The schedd writes only the submit (000) and release (013) events of an externally managed job; the
-manager must write execute (001), terminate (005), aborted (009) and held (012) itself, in the
+manager must write execute (001), evicted (004), terminate (005), aborted (009) and held (012) itself, in the
 classic user-log format that ``condor_wait``, ``htcondor2.JobEventLog`` and DAGMan read: a header
 line ``NNN (CCC.PPP.000) YYYY-MM-DD HH:MM:SS text``, body lines starting with a tab, ``...`` last.
 Times are the schedd's local time, as the schedd writes its own events.
@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Final
 
 EXECUTE: Final = 1
+EVICTED: Final = 4
 TERMINATE: Final = 5
 ABORTED: Final = 9
 HELD: Final = 12
-CODES: Final = frozenset({EXECUTE, TERMINATE, ABORTED, HELD})
+CODES: Final = frozenset({EXECUTE, EVICTED, TERMINATE, ABORTED, HELD})
 _USAGE: Final = (
     "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Remote Usage\n"
     "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Local Usage\n"
@@ -62,6 +63,16 @@ def _event(code: int, cluster: int, proc: int, when: float, title: str, body: li
 def execute(cluster: int, proc: int, when: float, host: str, nth: int) -> Event:
     """001: the pod runs. ``host`` names the Kubernetes node (and Job) in HTCondor's <...> form."""
     return _event(EXECUTE, cluster, proc, when, f"Job executing on host: <{_one_line(host, 200)}>", [], nth)
+
+
+def evicted(cluster: int, proc: int, when: float, nth: int) -> Event:
+    """004: the run was lost to the platform (node, eviction) and the job goes back to idle for
+    another (the "rerun" policy); nothing was checkpointed."""
+    stamp = datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M:%S")
+    usage = "".join(line + "\n" for line in _USAGE.splitlines()[:2]) + "\t0  -  Run Bytes Sent By Job\n"
+    usage += "\t0  -  Run Bytes Received By Job\n"
+    text = f"{head(EVICTED, cluster, proc)} {stamp} Job was evicted.\n\t(0) Job was not checkpointed.\n{usage}...\n"
+    return Event(EVICTED, cluster, proc, text, nth)
 
 
 def terminate(cluster: int, proc: int, when: float, exit_code: int, signal: int) -> Event:

@@ -244,6 +244,8 @@ class CondorPort:
             self._event(job, ev.terminate(job.cluster, job.proc, now, outcome.exit_code, outcome.signal))
             self._edit(job, edits.completed(job, outcome, now), check=State.DONE.value)
         elif sub is edits.HoldSub.PLATFORM and self.daemon.platform_failures == "rerun":
+            if ran or job.state is State.RUNNING:  # a run was lost: evicted, as HTCondor writes it
+                self._event(job, ev.evicted(job.cluster, job.proc, now, max(job.starts + (1 if ran else 0), 1)))
             self._edit(job, edits.rerun(job, outcome.reason, now) | started, check=State.HELD.value)
         else:
             reason = edits.hold_reason(outcome.reason)

@@ -395,15 +395,24 @@ def test_gone_only_for_ids_this_schedd_issued() -> None:
 
 
 def test_platform_failure_rerun_policy() -> None:
-    schedd = FakeSchedd()
-    schedd.add(10, 0, BridgeState="running", JobStatus=2)
-    port = _port(schedd, platform_failures="rerun")
+    schedd, userlog = FakeSchedd(), MemoryLog()
+    schedd.add(10, 0, BridgeState="running", JobStatus=2, BridgeStarts=1)
+    port = _port(schedd, userlog, platform_failures="rerun")
     rec = port.poll()[0]
     port.finish(rec, Outcome(state=JobState.NODE_FAIL, exit_code=1, reason="NODE_FAIL: node lost"))
     ad = schedd.ads["10.0"]
     assert (ad["JobStatus"], ad["BridgeState"], ad["BridgeRun"]) == (1, "held", 1)
+    assert _heads(userlog) == ["004"]  # the lost run: evicted, as HTCondor writes it
     port.poll()  # claimed again for its second run
     assert ad["BridgeState"] == "claimed"
+
+
+def test_every_event_the_bridge_writes_passes_the_user_log_helper() -> None:
+    import re
+
+    helper = (Path(__file__).resolve().parents[2] / "adapters/htcondor/site/batch-bridge-userlog").read_text()
+    match = re.search(r"^CODES = \((.*)\)$", helper, re.M)
+    assert match and set(re.findall(r'"(\d{3})"', match.group(1))) == {f"{c:03d}" for c in ev.CODES}
 
 
 def test_a_pod_that_ended_before_it_was_seen_running_still_has_an_execute_event() -> None:
