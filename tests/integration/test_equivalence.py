@@ -28,6 +28,7 @@ from adapters.slurm.translate import SubmitContext, translate
 from bridge.domain.errors import TranslationError
 from bridge.domain.ir import BatchJob, Identity, Placeholder
 from tests.fixtures.batch_lab import CondorLab, SlurmLab
+from tests.fixtures.tools import user_tree
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -252,9 +253,16 @@ def _comparable(job: BatchJob) -> dict[str, Any]:
     return data
 
 
+# What condor_submit checks exists before it queues (the executable, transfer_input_files), made in a
+# fresh folder of alice's for the examples that name such files.
+NEEDS = {"transfer.sub": {"analyse.sh": "#!/bin/sh\nexit 0\n", "config.json": "{}\n", "calib/c1": "1\n"}}
+
+
 @pytest.mark.parametrize("example", sorted((EXAMPLES / "htcondor").iterdir()), ids=lambda p: p.name)
 def test_schedd_ads_and_local_ads_give_the_same_ir(condor_lab: CondorLab, example: Path) -> None:
     home = str(condor_lab.users["alice"].home)
+    if example.name in NEEDS:
+        home = str(user_tree(condor_lab.lab, "alice", "equiv", NEEDS[example.name]))
     text = example.read_text()
     cluster = condor_lab.submit("alice", text.replace("\nqueue", "\nhold = true\nqueue", 1), cwd=home)
     try:
