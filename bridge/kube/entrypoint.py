@@ -2,8 +2,10 @@
 
 It does, where the job runs, what slurmstepd/the starter would: enter the working directory, work out
 the array task id from the Job's completion index, open the standard streams at the expanded paths
-(honouring the open mode), then exec the user's script or executable. Only /bin/sh is assumed in the
-image; ``sleep`` and ``kill`` only when a ``--signal`` timer is requested.
+(honouring the open mode), then exec the user's script or executable (or run it and wait, for a
+``--signal`` timer or HTCondor's file transfer: ``bridge.kube.transfer``). Only /bin/sh is assumed in
+the image; ``sleep`` and ``kill`` only when a ``--signal`` timer is requested, ``cp`` and ``touch``
+only with file transfer.
 """
 
 from __future__ import annotations
