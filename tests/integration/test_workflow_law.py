@@ -9,6 +9,8 @@ condor_q then condor_history. Each branch's job runs ``law run ... --branch N`` 
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from tests.fixtures.bridge_lab import SlurmBridge
@@ -40,12 +42,9 @@ def test_law_on_htcondor_with_file_transfer_runs_every_branch_in_a_pod(condor_br
     assert (top / "out" / "total.txt").read_text() == "5\n"
     jobs = law_jobs(top, "htcondor")
     assert [(j["status"], j["code"]) for j in jobs] == [("finished", 0)] * 3, jobs
-    condor = condor_bridge.condor
     # law records RemoteHost from the schedd: <Job name>@<node>, the Job named htcondor-lab-<cluster>-<proc>-...
     hosts = [str(j["extra"]["remote_host"]) for j in jobs]  # type: ignore[index]
     assert all(h.startswith("htcondor-lab-") and h.endswith("@real-0") for h in hosts), hosts
-    clusters = {int(h.split("-")[2]) for h in hosts}
-    for cluster in clusters:
-        condor.wait_history(cluster)
-    ads = [ad for cluster in clusters for ad in condor.history(cluster)]
+    procs = Counter(int(h.split("-")[2]) for h in hosts)
+    ads = [ad for cluster, n in procs.items() for ad in condor_bridge.wait_history(cluster, procs=n)]
     assert sorted((ad["JobStatus"], ad["ExitCode"], ad["Managed"]) for ad in ads) == [(4, 0, "ScheddDone")] * 3, ads
