@@ -1,6 +1,5 @@
-"""The other side goes away in the middle of a run: the apiserver is down for 30 s. Every job still ends
-with its own exit code, once, on one Kubernetes Job. (A slurmctld-restart test was written too, and
-failed once in two runs on a loaded lab: not landed until its cause is known.)
+"""The other side goes away in the middle of a run: slurmctld restarts, the apiserver is down for 30 s.
+Every job still ends with its own exit code, once, on one Kubernetes Job.
 
 The daemon keeps its last view of the side that is down (the poll fails and is retried, the
 reflectors relist when the apiserver is back) and finds the rows again from what both sides record.
@@ -48,6 +47,11 @@ def _running(bridge: SlurmBridge, ids: list[int]) -> int:
     return len(out.split())
 
 
+def _terminal_pods(bridge: SlurmBridge) -> int:
+    pods = bridge.kube.core.list_namespaced_pod(NAMESPACE, label_selector="batch-bridge.io/source=slurm").items
+    return sum(p.status.phase in ("Succeeded", "Failed") for p in pods)
+
+
 def _check_all(bridge: SlurmBridge, ids: list[int]) -> None:
     for i, job in enumerate(ids):
         rec = bridge.slurm.wait_sacct(job, timeout=300)
@@ -59,6 +63,19 @@ def _check_all(bridge: SlurmBridge, ids: list[int]) -> None:
             NAMESPACE, label_selector=f"batch.kubernetes.io/job-name={kjob.metadata.name}"
         ).items
         assert len(pods) == 1, (job, [p.metadata.name for p in pods])
+
+
+def test_slurmctld_restart_in_the_middle_of_a_run(slurm_bridge: SlurmBridge) -> None:
+    ids = _submit(slurm_bridge, 4)
+    wait_until("a job running", lambda: _running(slurm_bridge, ids) or None, 120)
+    before = _terminal_pods(slurm_bridge)
+    try:
+        _stop(lab_state("batch") / "pids" / "slurmctld.pid")
+        # Down until a pod has ended on Kubernetes: that outcome must reach Slurm after the restart.
+        wait_until("a pod ending while slurmctld is down", lambda: _terminal_pods(slurm_bridge) > before or None, 60)
+    finally:
+        _up("batch")
+    _check_all(slurm_bridge, ids)
 
 
 def test_apiserver_down_30s_in_the_middle_of_a_run(slurm_bridge: SlurmBridge) -> None:
