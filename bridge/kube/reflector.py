@@ -43,10 +43,14 @@ class Reflector(Generic[T]):
         on_change: Callable[[Key, T | None], None],
         namespace: str | None = None,
         watch_timeout_s: int = 240,
-        page_size: int = 500,
+        page_size: int = 100,
         field_selector: str = "",
     ) -> None:
-        """``summarise`` may return None for an object not worth keeping (it is treated as absent)."""
+        """``summarise`` may return None for an object not worth keeping (it is treated as absent).
+
+        Pages of 100: a bridged Job or pod is ~12 KB of JSON (its files ride in annotations), and a page
+        is parsed whole before it is summarised. Measured at start with 5,448 Jobs and pods listed: RSS
+        257 MiB with pages of 500, 127-134 MiB with 100, 122 MiB with 50."""
         self.kind = kind
         self._call = list_call
         self._args: tuple[str, ...] = (namespace,) if namespace else ()
