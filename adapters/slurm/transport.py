@@ -16,7 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,8 +48,9 @@ class SlurmTransport(Protocol):
         """(record id, state) of every job in memory: the light listing a poll starts with."""
         ...
 
-    def records(self, ids: Iterable[str]) -> list[Record]:
-        """Full records of ``ids`` (an array's id: all its records); purged ids are left out."""
+    def records(self, ids: Iterable[str]) -> Iterable[Record]:
+        """Full records of ``ids`` (an array's id: all its records), as they arrive; purged ids are left
+        out. A caller that slims each one as it comes holds a few full records at a time, not all."""
         ...
 
     def address(self, job_id: str, array_id: str | None, task: int | None) -> str:
@@ -163,9 +164,10 @@ class RestTransport:
         listed = self.call("GET", f"/slurm/{API}/jobs/state/").get("jobs", [])
         return [(str(j["job_id"]).partition("_")[0], "+".join(j.get("state") or ["PENDING"])) for j in listed]
 
-    def records(self, ids: Iterable[str]) -> list[Record]:
+    def records(self, ids: Iterable[str]) -> Iterator[Record]:
         with ThreadPoolExecutor(max_workers=self.fetchers) as pool:
-            return [rec for recs in pool.map(self._record, ids) for rec in recs]
+            for recs in pool.map(self._record, ids):
+                yield from recs
 
     def _record(self, job_id: str) -> list[Record]:
         try:
@@ -264,17 +266,15 @@ class CliTransport:
         out = self._run("squeue", "--noheader", "--states=all", "--array", "--format=%A|%T")
         return [(rid, state) for line in out.splitlines() for rid, _, state in [line.strip().partition("|")] if rid]
 
-    def records(self, ids: Iterable[str]) -> list[Record]:
+    def records(self, ids: Iterable[str]) -> Iterator[Record]:
         wanted = list(ids)
-        out: list[Record] = []
-        for start in range(0, len(wanted), 500):  # argv stays short
-            chunk = ",".join(wanted[start : start + 500])
+        for start in range(0, len(wanted), 100):  # argv stays short, and so does the JSON held at once
+            chunk = ",".join(wanted[start : start + 100])
             try:
-                out += json.loads(self._run("squeue", "--json", "--states=all", f"--jobs={chunk}")).get("jobs", [])
+                yield from json.loads(self._run("squeue", "--json", "--states=all", f"--jobs={chunk}")).get("jobs", [])
             except SlurmError as exc:
                 if "Invalid job id" not in str(exc):  # one id, purged: squeue's only way to say so
                     raise
-        return out
 
     def address(self, job_id: str, array_id: str | None, task: int | None) -> str:
         # scontrol/scancel of an array's id mean every task of it: name a task as ARRAY_TASK.

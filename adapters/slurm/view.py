@@ -39,8 +39,9 @@ class Lister(Protocol):
         """(record id, state) of every job in slurmctld's memory; an array's unsplit tasks repeat its id."""
         ...
 
-    def records(self, ids: Iterable[str]) -> list[Record]:
-        """The full records of ``ids`` (an array's id: every record of the array); purged ids are absent."""
+    def records(self, ids: Iterable[str]) -> Iterable[Record]:
+        """The full records of ``ids`` (an array's id: every record of the array) as they arrive; purged
+        ids are absent."""
         ...
 
 
@@ -108,8 +109,8 @@ class JobView:
         self._moved_at = {r: t for r, t in self._moved_at.items() if now - t <= self.settle_s}
         self._listed = current
         wanted = self._wanted(current, set(self._moved_at))
-        got = self.lister.records(wanted) if wanted else []
-        for rec in got:
+        # Slimmed one by one as they arrive: 200 full records held at once are ~13 MiB of Python objects.
+        for rec in self.lister.records(wanted) if wanted else ():
             rid = str(rec.get("job_id"))
             if rid in current:
                 self._entries[rid] = _Entry(current[rid], self.keep(rec), now)
@@ -129,8 +130,10 @@ class JobView:
         return True
 
     def _wanted(self, current: Mapping[str, tuple[str, ...]], moved: set[str]) -> list[str]:
-        # New jobs and failed writes first: they are what intake and repair wait on.
+        # New jobs and failed writes first: they are what intake and repair wait on; pending ones before
+        # the rest (a restarted daemon meets every ended job slurmctld still holds: they can wait).
         changed = [rid for rid in current if rid in self._touched or rid not in self._entries]
+        changed.sort(key=lambda rid: "PENDING" not in current[rid])
         changed += [
             rid
             for rid, states in current.items()

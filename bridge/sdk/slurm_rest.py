@@ -56,7 +56,7 @@ class SlurmRest:
     def records(self, ids: Iterable[str]) -> list[Record]:
         wanted = list(ids)
         with self._sdk_errors("GET job", calls=len(wanted)):
-            return self.transport.records(wanted)
+            return list(self.transport.records(wanted))
 
     def accounting(self, job_id: str) -> list[Record]:
         """The job (and its array tasks) from slurmdbd, once slurmctld has forgotten it."""

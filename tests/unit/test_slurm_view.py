@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from adapters.slurm.port import SlurmPort
@@ -292,3 +292,42 @@ def test_a_job_slurmctld_has_given_no_reason_yet_is_read_at_each_poll_until_it_h
     view.refresh()
     assert ctld.fetches == [["8"], ["8"], ["8"]] and view.fetched_last == 0
     assert SlurmPort._waits_on({"job_id": 8, "job_state": ["PENDING"]}) == frozenset({"8"})
+
+
+def test_pending_jobs_are_read_before_ended_ones_the_view_has_not_seen() -> None:
+    """A restarted daemon meets every ended job slurmctld still holds; the held jobs intake waits on
+    take the budget first."""
+    ctld = Slurmctld()
+    for i in range(1, 6):
+        ctld.add(str(i), state="COMPLETED")
+    ctld.add("6")
+    ctld.add("7")
+    view = view_of(ctld, budget=3)
+    view.refresh()
+    assert ctld.fetches[-1][:2] == ["6", "7"]
+    assert len(ctld.fetches[-1]) == 3
+
+
+def test_each_record_is_slimmed_as_it_arrives() -> None:
+    """The view never holds a whole poll's full records: ``keep`` sees each before the next is read
+    (the transports yield records as they come)."""
+    kept: list[str] = []
+    read_before_kept: list[int] = []
+
+    class Streaming(Slurmctld):
+        def records(self, ids: Iterable[str]) -> Iterator[Record]:  # type: ignore[override]
+            for i in ids:
+                read_before_kept.append(len(kept))
+                yield dict(self.jobs[i])
+
+    ctld = Streaming()
+    for i in range(1, 5):
+        ctld.add(str(i))
+
+    def keeping(rec: Record) -> Record | None:
+        kept.append(rec["job_id"])
+        return rec
+
+    JobView(ctld, keeping, waits_on, budget=10).refresh()
+    assert sorted(kept) == ["1", "2", "3", "4"]
+    assert read_before_kept == [0, 1, 2, 3]  # record n+1 was read only after record n was slimmed
