@@ -145,16 +145,23 @@ def same_jobs_create_rate(batch: Any, n: int, script: str) -> float:
     return create_rate(batch, [objects(i) for i in range(n)])
 
 
+BASELINE_CPU: dict[str, float] = {}  # CPU seconds by process while create_rate last created its Jobs
+
+
 def create_rate(batch: Any, built: list[Any]) -> float:
     """Jobs per second creating ``built`` (builder output of cluster "baseline") with the daemon's
-    client and credentials, 8 threads; building is the daemon's work too, but not the baseline's."""
+    client and credentials, 8 threads; building is the daemon's work too, but not the baseline's.
+    Where the cores went meanwhile is left in BASELINE_CPU."""
     from bridge.kube.client import Kube, api_client
 
     kube = Kube(api_client(str(HOME / "bridge" / "kubeconfig")))
+    before = cpu_by_process()
     t0 = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(kube.create_or_adopt, built))
     rate = len(built) / (time.monotonic() - t0)
+    BASELINE_CPU.clear()
+    BASELINE_CPU.update(cpu_since(before))
     batch.delete_collection_namespaced_job(  # as the admin: the bridge may not delete collections
         NS, label_selector="batch-bridge.io/cluster=baseline", propagation_policy="Background"
     )
@@ -194,6 +201,32 @@ def wait_final(rest: Rest, ids: set[int], deadline: float, poll: float = 0.2) ->
     return done
 
 
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds so far of each running process, summed by name (the daemons by their adapter): the
+    difference of two readings shows where the machine's cores went in between."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if "batch-bridge run " in cmd:
+            name = "batch-bridge " + cmd.split("batch-bridge run ", 1)[1].split()[0]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[name] = out.get(name, 0.0) + sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+    return out
+
+
+def cpu_since(before: dict[str, float], least: float = 0.5) -> dict[str, float]:
+    """CPU seconds each process name used since ``before`` (those above ``least``), largest first."""
+    now = cpu_by_process()
+    used = {k: round(v - before.get(k, 0.0), 1) for k, v in now.items()}
+    return dict(sorted(((k, v) for k, v in used.items() if v >= least), key=lambda kv: -kv[1]))
+
+
 def daemon_status() -> dict[str, Any]:
     log = (HOME / "bridge" / "slurm.log").read_text().splitlines()
     for line in reversed(log):
@@ -205,7 +238,7 @@ def daemon_status() -> dict[str, Any]:
     return {}
 
 
-def intake(rest: Rest, batch: Any, n: int) -> dict[str, float]:
+def intake(rest: Rest, batch: Any, n: int) -> dict[str, Any]:
     script = "#!/bin/sh\ntrue\n"
     raw = raw_create_rate(batch, n)
     same = same_jobs_create_rate(batch, n, script)
@@ -220,7 +253,9 @@ def intake(rest: Rest, batch: Any, n: int) -> dict[str, float]:
     t.start()
     time.sleep(1)
     bridge("up", "--kwok")
+    cpu = cpu_by_process()
     t.join()
+    cpu_bridged = cpu_since(cpu)
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     done = wait_final(rest, ids, time.monotonic() + 900)
     return {
@@ -231,6 +266,8 @@ def intake(rest: Rest, batch: Any, n: int) -> dict[str, float]:
         "ratio_vs_minimal_job": rate / raw,
         "created": len(times),
         "final": len(done),
+        "cpu_s_same_jobs": dict(BASELINE_CPU),  # where the cores went while the baseline ran
+        "cpu_s_bridged": cpu_bridged,  # and while the daemon took the jobs in (from its start)
     }
 
 
