@@ -421,7 +421,7 @@ def main() -> int:
         rpcs = status.get("slurm_rpcs", {})
         poll_rpcs = rpcs.get("states", 0) + status.get("records_read", 0)  # REST: one RPC per record read
         results["per_job"] = {
-            "apiserver_writes": (status.get("created", 0) + status.get("deleted", 0)) / jobs,
+            "apiserver_writes": (status.get("created", 0) + status.get("deleted", 0) + status.get("events", 0)) / jobs,
             "slurm_rpcs_besides_polls": (sum(rpcs.values()) - rpcs.get("states", 0) - rpcs.get("records", 0)) / jobs,
             "slurm_rpcs_per_poll": poll_rpcs / max(status.get("polls", 1), 1),
             "records_read_per_job": status.get("records_read", 0) / jobs,

@@ -80,6 +80,7 @@ class Stats:
     deleted: int = 0
     errors: int = 0
     polls: int = 0
+    events: int = 0  # Kubernetes Events written (apiserver writes too)
 
 
 def _find(reflectors: list[Reflector[T]], key: Key) -> T | None:
@@ -499,7 +500,7 @@ class Reconciler:
     def _event(self, ns: str | None, name: str | None, uid: str | None, reason: str, message: str,
                kind: str = "Normal") -> None:  # fmt: skip
         if self.settings.events and ns and name and uid:
-            self.kube.record_event(job_event(ns, name, uid, reason, message, kind))
+            self.stats.events += self.kube.record_event(job_event(ns, name, uid, reason, message, kind))
 
     def _do_lost(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         reason = "NODE_FAIL: the Kubernetes Job disappeared before it finished (deleted outside batch-bridge?)"
