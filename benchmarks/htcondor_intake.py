@@ -27,7 +27,20 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from slurm_adapter import ALICE, HOME, NS, bridge, create_rate, kube, pct, raw_create_rate, watch_created
+from slurm_adapter import (
+    ALICE,
+    BASELINE_CPU,
+    HOME,
+    NS,
+    bridge,
+    cpu_by_process,
+    cpu_since,
+    create_rate,
+    kube,
+    pct,
+    raw_create_rate,
+    watch_created,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -92,7 +105,7 @@ def daemon_status() -> dict[str, Any]:
     return {}
 
 
-def intake(batch: Any, n: int) -> tuple[dict[str, float], dict[str, Any]]:
+def intake(batch: Any, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
     raw = raw_create_rate(batch, n)
     same = same_jobs_create_rate(batch, n)
     bridge("down", "--only", "htcondor")
@@ -110,7 +123,9 @@ def intake(batch: Any, n: int) -> tuple[dict[str, float], dict[str, Any]]:
     time.sleep(1)  # the watch is open before the daemon starts
     bridge("up", "--kwok", "--only", "htcondor")
     started = daemon_status()  # the counters at the daemon's first poll
+    cpu = cpu_by_process()
     t.join()
+    cpu_bridged = cpu_since(cpu)
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     s = schedd()
     while time.monotonic() < deadline and statuses(s, cluster):
@@ -119,6 +134,7 @@ def intake(batch: Any, n: int) -> tuple[dict[str, float], dict[str, Any]]:
         "raw_minimal_job_create_per_s": raw, "same_jobs_create_per_s": same, "intake_per_s": rate,
         "ratio": rate / same if same else 0.0, "ratio_vs_minimal_job": rate / raw if raw else 0.0,
         "created": len(times),
+        "cpu_s_same_jobs": dict(BASELINE_CPU), "cpu_s_bridged": cpu_bridged,  # where the cores went meanwhile
     }  # fmt: skip
     return out, started
 
