@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from bridge.domain import wellknown as wk
 from bridge.domain.lifecycle import KubePhase, Outcome
@@ -196,6 +196,23 @@ def _pending_reason(pod: PodSummary | None, warning: EventSummary | None) -> str
     return "k8s Pending: waiting for a node"
 
 
+# Job failure reasons that follow from a pod's own end (not a deadline the job controller enforces).
+_POD_DRIVEN: Final = frozenset(
+    {"BackoffLimitExceeded", "PodFailurePolicy", "FailedIndexes", "MaxFailedIndexesExceeded"}
+)
+
+
+def _pod_end_unseen(job: JobSummary, pod: PodSummary | None) -> bool:
+    """The Job ended because its pod did, and this view still shows that pod running or pending: Jobs
+    and pods are two watches, and a relist after a restart can see the Job's end first. Its exit code
+    is the pod's, so wait for the pod's own update rather than write exit code 1."""
+    if pod is None or pod.phase not in ("Pending", "Running"):
+        return False
+    if "Complete" in job.conditions or "SuccessCriteriaMet" in job.conditions:
+        return True
+    return bool(job.reasons) and set(job.reasons) <= _POD_DRIVEN
+
+
 def observe(
     job: JobSummary | None,
     pod: PodSummary | None,
@@ -211,10 +228,11 @@ def observe(
         return Observation(KubePhase.SUCCEEDED, job=job, pod=pod)
     if pod is not None and pod.phase == "Failed" and not (pod.disrupted and job.requeue):
         return Observation(KubePhase.FAILED, job=job, pod=pod)
-    if "Complete" in job.conditions or "SuccessCriteriaMet" in job.conditions:
-        return Observation(KubePhase.SUCCEEDED, job=job, pod=pod)
-    if "Failed" in job.conditions or "FailureTarget" in job.conditions:
-        return Observation(KubePhase.FAILED, job=job, pod=pod)
+    if not _pod_end_unseen(job, pod):
+        if "Complete" in job.conditions or "SuccessCriteriaMet" in job.conditions:
+            return Observation(KubePhase.SUCCEEDED, job=job, pod=pod)
+        if "Failed" in job.conditions or "FailureTarget" in job.conditions:
+            return Observation(KubePhase.FAILED, job=job, pod=pod)
     if pod is not None and pod.phase == "Running":
         return Observation(KubePhase.RUNNING, f"k8s Running on {pod.node}", job=job, pod=pod)
     if pod is not None and pod.waiting in IMAGE_WAIT_REASONS:

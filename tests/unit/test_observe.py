@@ -99,6 +99,24 @@ def test_deadline_without_pod_is_timeout() -> None:
     assert out.state is JobState.TIMEOUT
 
 
+def test_a_job_ended_by_its_pod_waits_for_that_pods_own_end() -> None:
+    """Found by CI: after a kill -9 the relist saw a Job Failed (BackoffLimitExceeded) while its pod was
+    still Running in the pod list, and the bridge wrote exit code 1 instead of the pod's 12."""
+    failed = [{"type": t, "status": "True", "reason": "BackoffLimitExceeded"} for t in ("FailureTarget", "Failed")]
+    job = _job(conditions=failed)
+    stale = observe(job, _pod("Running"), NOW, 60)
+    assert stale.phase is KubePhase.RUNNING
+    seen = outcome_of(observe(job, _pod("Failed", **_terminated(12, "Error")), NOW, 60))
+    assert (seen.state, seen.exit_code) == (JobState.FAILED, 12)
+    complete = _job(conditions=[{"type": "Complete", "status": "True"}])
+    assert observe(complete, _pod("Running"), NOW, 60).phase is KubePhase.RUNNING
+    assert observe(complete, _pod("Pending"), NOW, 60).phase is KubePhase.PENDING
+    # A pod that is gone leaves only the Job to tell; a deadline ends a pod that still runs.
+    assert observe(job, None, NOW, 60).phase is KubePhase.FAILED
+    deadline = _job(conditions=[{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}])
+    assert outcome_of(observe(deadline, _pod("Running"), NOW, 60)).state is JobState.TIMEOUT
+
+
 def test_disrupted_pod_of_a_requeue_job_waits_for_its_replacement() -> None:
     job = summarise_job(
         {
