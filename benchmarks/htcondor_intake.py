@@ -29,7 +29,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from slurm_adapter import (
     ALICE,
-    BASELINE_CPU,
     HOME,
     NS,
     bridge,
@@ -69,7 +68,7 @@ def submit(n: int, sleep_s: int = 0) -> int:
     return int(match.group(1))
 
 
-def same_jobs_create_rate(batch: Any, n: int) -> float:
+def same_jobs_create_rate(batch: Any, n: int) -> tuple[float, dict[str, float]]:
     """The issue's baseline: the Jobs the daemon builds for the submitted ads (other job ids)."""
     import classad
 
@@ -107,7 +106,7 @@ def daemon_status() -> dict[str, Any]:
 
 def intake(batch: Any, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
     raw = raw_create_rate(batch, n)
-    same = same_jobs_create_rate(batch, n)
+    same, cpu_same = same_jobs_create_rate(batch, n)
     bridge("down", "--only", "htcondor")
     # This checkout's schedd config (the transforms that pre-claim), whatever another checkout installed.
     subprocess.run([str(REPO / "lab" / "batch"), "up"], capture_output=True, check=True, timeout=600)
@@ -134,7 +133,7 @@ def intake(batch: Any, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         "raw_minimal_job_create_per_s": raw, "same_jobs_create_per_s": same, "intake_per_s": rate,
         "ratio": rate / same if same else 0.0, "ratio_vs_minimal_job": rate / raw if raw else 0.0,
         "created": len(times),
-        "cpu_s_same_jobs": dict(BASELINE_CPU), "cpu_s_bridged": cpu_bridged,  # where the cores went meanwhile
+        "cpu_s_same_jobs": cpu_same, "cpu_s_bridged": cpu_bridged,  # where the cores went meanwhile
     }  # fmt: skip
     return out, started
 

@@ -124,7 +124,7 @@ def raw_create_rate(batch: Any, n: int) -> float:
     return rate
 
 
-def same_jobs_create_rate(batch: Any, n: int, script: str) -> float:
+def same_jobs_create_rate(batch: Any, n: int, script: str) -> tuple[float, dict[str, float]]:
     """The baseline the issue names: the same Jobs (the builder's objects for the same script and
     user, other job ids) created by the same client as the daemon's, 8 threads, nothing else."""
     from adapters.slurm.translate import SubmitContext, translate
@@ -145,13 +145,10 @@ def same_jobs_create_rate(batch: Any, n: int, script: str) -> float:
     return create_rate(batch, [objects(i) for i in range(n)])
 
 
-BASELINE_CPU: dict[str, float] = {}  # CPU seconds by process while create_rate last created its Jobs
-
-
-def create_rate(batch: Any, built: list[Any]) -> float:
+def create_rate(batch: Any, built: list[Any]) -> tuple[float, dict[str, float]]:
     """Jobs per second creating ``built`` (builder output of cluster "baseline") with the daemon's
     client and credentials, 8 threads; building is the daemon's work too, but not the baseline's.
-    Where the cores went meanwhile is left in BASELINE_CPU."""
+    Also returns where the cores went meanwhile (CPU seconds by process)."""
     from bridge.kube.client import Kube, api_client
 
     kube = Kube(api_client(str(HOME / "bridge" / "kubeconfig")))
@@ -160,12 +157,11 @@ def create_rate(batch: Any, built: list[Any]) -> float:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(kube.create_or_adopt, built))
     rate = len(built) / (time.monotonic() - t0)
-    BASELINE_CPU.clear()
-    BASELINE_CPU.update(cpu_since(before))
+    cpu = cpu_since(before)
     batch.delete_collection_namespaced_job(  # as the admin: the bridge may not delete collections
         NS, label_selector="batch-bridge.io/cluster=baseline", propagation_policy="Background"
     )
-    return rate
+    return rate, cpu
 
 
 def watch_created(
@@ -241,7 +237,7 @@ def daemon_status() -> dict[str, Any]:
 def intake(rest: Rest, batch: Any, n: int) -> dict[str, Any]:
     script = "#!/bin/sh\ntrue\n"
     raw = raw_create_rate(batch, n)
-    same = same_jobs_create_rate(batch, n, script)
+    same, cpu_same = same_jobs_create_rate(batch, n, script)
     bridge("down")
     with ThreadPoolExecutor(8) as pool:
         ids = set(
@@ -266,8 +262,8 @@ def intake(rest: Rest, batch: Any, n: int) -> dict[str, Any]:
         "ratio_vs_minimal_job": rate / raw,
         "created": len(times),
         "final": len(done),
-        "cpu_s_same_jobs": dict(BASELINE_CPU),  # where the cores went while the baseline ran
-        "cpu_s_bridged": cpu_bridged,  # and while the daemon took the jobs in (from its start)
+        "cpu_s_same_jobs": cpu_same,  # where the cores went while the baseline ran
+        "cpu_s_bridged": cpu_bridged,  # and while the daemon took the jobs in (from its readiness)
     }
 
 
