@@ -205,8 +205,9 @@ _POD_DRIVEN: Final = frozenset(
 def _pod_end_unseen(job: JobSummary, pod: PodSummary | None) -> bool:
     """The Job ended because its pod did, and this view still shows that pod running or pending: Jobs
     and pods are two watches, and a relist after a restart can see the Job's end first. Its exit code
-    is the pod's, so wait for the pod's own update rather than write exit code 1."""
-    if pod is None or pod.phase not in ("Pending", "Running"):
+    is the pod's, so wait for the pod's own update rather than write exit code 1. A disrupted pod's end
+    is the platform's (its exit code is the kill's, not the user's), so the Job's end is final."""
+    if pod is None or pod.disrupted or pod.phase not in ("Pending", "Running"):
         return False
     if "Complete" in job.conditions or "SuccessCriteriaMet" in job.conditions:
         return True
@@ -252,6 +253,9 @@ _REASON_TEXT = {
 }
 
 
+_PLATFORM: Final = frozenset({JobState.NODE_FAIL, JobState.PREEMPTED})
+
+
 def outcome_of(obs: Observation) -> Outcome:
     """The Outcome of a terminal observation (SUCCEEDED or FAILED)."""
     job, pod = obs.job, obs.pod
@@ -263,7 +267,9 @@ def outcome_of(obs: Observation) -> Outcome:
         if obs.phase is KubePhase.SUCCEEDED
         else from_kube(["Failed"], reasons, pod.phase if pod else None)
     )
-    code = pod.exit_code if pod is not None and pod.exit_code is not None else (0 if state is JobState.SUCCEEDED else 1)
+    platform = pod is not None and pod.disrupted and state in _PLATFORM
+    # A platform failure's exit code is the kill's, not the user's: 1 whichever watch told first.
+    code = 1 if platform else _exit_code(pod, state)
     signal = 9 if state is JobState.OUT_OF_MEMORY else 0
     if state is JobState.SUCCEEDED:
         reason = f"COMPLETED: exit code 0 on {pod.node if pod else 'Kubernetes'}"
@@ -277,6 +283,12 @@ def outcome_of(obs: Observation) -> Outcome:
         reason = f"{reason}; {pod.message}"
     detail = _detail(job, pod)
     return Outcome(state=state, exit_code=max(0, min(int(code), 255)), signal=signal, reason=reason, detail=detail)
+
+
+def _exit_code(pod: PodSummary | None, state: JobState) -> int:
+    if pod is not None and pod.exit_code is not None:
+        return pod.exit_code
+    return 0 if state is JobState.SUCCEEDED else 1
 
 
 def _detail(job: JobSummary | None, pod: PodSummary | None) -> tuple[tuple[str, str], ...]:

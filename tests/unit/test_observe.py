@@ -129,6 +129,18 @@ def test_disrupted_pod_of_a_requeue_job_waits_for_its_replacement() -> None:
     assert outcome_of(observe(_job(), pod, NOW, 60)).state is JobState.NODE_FAIL
 
 
+def test_an_evicted_pod_ends_its_job_as_a_platform_failure_whichever_watch_tells_first() -> None:
+    """Found by CI: waiting for an evicted pod's own end wrote the kill's exit code, not 1."""
+    evicted = [{"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}]
+    job = _job(conditions=[{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}])
+    job_first = observe(job, _pod("Running", conditions=evicted), NOW, 60)
+    assert job_first.phase is KubePhase.FAILED
+    pod_first = observe(_job(), _pod("Failed", conditions=evicted, **_terminated(137, "Error")), NOW, 60)
+    for obs in (job_first, pod_first):
+        out = outcome_of(obs)
+        assert (out.state, out.exit_code) == (JobState.NODE_FAIL, 1), out
+
+
 def _event(kind: str, name: str, reason: str, message: str, type_: str = "Warning", prefix: str = "slurm-lab-") -> Any:
     return summarise_event(
         {
