@@ -47,6 +47,7 @@ from bridge.engine.ports import BatchPort, BatchRecord
 from bridge.engine.settings import EngineSettings
 from bridge.engine.workqueue import WorkQueue
 from bridge.kube.client import Kube, KubeError
+from bridge.kube.event_sink import EventSink
 from bridge.kube.events import job_event
 from bridge.kube.objects import build_job
 from bridge.kube.reflector import Key, Reflector
@@ -141,6 +142,7 @@ class Reconciler:
         self.polled = threading.Event()
         self.last_poll_ok = 0.0  # monotonic time of the last poll that reached the batch system
         self._lock = threading.Lock()
+        self.event_sink = EventSink(kube, on_written=self._event_written)
         self._records: dict[str, BatchRecord] = {}
         self._by_kube_id: dict[str, list[str]] = {}
         self._memo: dict[str, _Memo] = defaultdict(_Memo)
@@ -269,6 +271,7 @@ class Reconciler:
     def start(self) -> None:
         for r in [*self._reflectors(), *self.events]:
             self._threads.append(r.start())
+        self._threads.extend(self.event_sink.start())
         self._threads.append(threading.Thread(target=self._poll_loop, name="poll", daemon=True))
         self._threads[-1].start()
         for i in range(self.settings.workers):
@@ -285,6 +288,7 @@ class Reconciler:
     def stop(self) -> None:
         self.stop_event.set()
         self.queue.close()
+        self.event_sink.close()
         for r in [*self._reflectors(), *self.events]:
             r.interrupt()  # stop() could wait a bookmark interval for an idle watch's next event
 
@@ -500,7 +504,11 @@ class Reconciler:
     def _event(self, ns: str | None, name: str | None, uid: str | None, reason: str, message: str,
                kind: str = "Normal") -> None:  # fmt: skip
         if self.settings.events and ns and name and uid:
-            self.stats.events += self.kube.record_event(job_event(ns, name, uid, reason, message, kind))
+            self.event_sink.offer(job_event(ns, name, uid, reason, message, kind))
+
+    def _event_written(self) -> None:
+        with self._lock:
+            self.stats.events += 1
 
     def _do_lost(self, rec: BatchRecord, obs: Observation, memo: _Memo) -> None:
         reason = "NODE_FAIL: the Kubernetes Job disappeared before it finished (deleted outside batch-bridge?)"

@@ -212,10 +212,15 @@ def test_slurm_job_end_to_end_and_the_histograms_move(installed: Installed, slur
         assert _count(after, family, "slurm") > _count(before, family, "slurm"), family
     assert after['batch_bridge_leader{source="slurm"}'] == 1.0
     (kjob,) = SlurmBridgeJobs(installed.kube).jobs(job)
-    events = installed.kube.core.list_namespaced_event(
-        JOB_NS, field_selector=f"involvedObject.uid={kjob.metadata.uid},source=batch-bridge"
-    ).items
-    assert {"Released", "BatchRecordFinal"} <= {e.reason for e in events}, [e.reason for e in events]
+
+    def reasons() -> set[str]:  # Events are written off the reconcile path: soon after, not before
+        events = installed.kube.core.list_namespaced_event(
+            JOB_NS, field_selector=f"involvedObject.uid={kjob.metadata.uid},source=batch-bridge"
+        ).items
+        return {e.reason for e in events}
+
+    wait_until("the Released and BatchRecordFinal Events", reasons, timeout=30,
+               done=lambda seen: {"Released", "BatchRecordFinal"} <= (seen or set()))  # fmt: skip
 
 
 def test_htcondor_job_end_to_end(installed: Installed, condor_lab: CondorLab) -> None:

@@ -1,0 +1,62 @@
+"""Kubernetes Events written off the reconcile path.
+
+An Event costs the apiserver as much as a Job create (and an etcd lease): written by a reconcile
+worker, the Events of the jobs that finish during a burst took 22% of the workers' time from the
+creates of new ones (measured with py-spy in the 1,000-job intake benchmark). Events are best effort,
+so they go through a bounded queue to their own writers; when the queue is full an Event is dropped
+and counted, never waited for; what is queued when the daemon stops is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from bridge.kube.client import Kube
+from bridge.kube.objects import Obj
+
+log = logging.getLogger(__name__)
+
+
+class EventSink:
+    def __init__(
+        self, kube: Kube, writers: int = 2, capacity: int = 2000, on_written: Callable[[], None] = lambda: None
+    ) -> None:
+        self.kube, self.writers, self.on_written = kube, writers, on_written
+        self._queue: queue.Queue[Obj | None] = queue.Queue(maxsize=capacity)
+        self.dropped = 0
+
+    def start(self) -> list[threading.Thread]:
+        threads = [threading.Thread(target=self._run, name=f"events-{i}", daemon=True) for i in range(self.writers)]
+        for t in threads:
+            t.start()
+        return threads
+
+    def offer(self, event: Obj) -> bool:
+        """Queue ``event`` for writing; False when the queue is full (the Event is dropped)."""
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("Kubernetes Events dropped (the writers are behind): %d so far", self.dropped)
+            return False
+        return True
+
+    def close(self) -> None:
+        """The writers stop after what is queued (daemon threads: a process exit does not wait)."""
+        for _ in range(self.writers):
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                break
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        while (event := self._queue.get()) is not None:
+            if self.kube.record_event(event):
+                self.on_written()
