@@ -120,8 +120,23 @@ def raw_create_rate(batch: Any, n: int) -> float:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda name: batch.create_namespaced_job(NS, raw_job(name), _preload_content=False), names))
     rate = n / (time.monotonic() - t0)
-    batch.delete_collection_namespaced_job(NS, label_selector="bench=raw", propagation_policy="Background")
+    delete_and_settle(batch, "bench=raw")
     return rate
+
+
+def delete_and_settle(batch: Any, selector: str, timeout: float = 600) -> None:
+    """Delete the Jobs (as the admin: the bridge may not delete collections) and wait until they and
+    their pods are gone: the garbage collector's work would otherwise fall into the next measurement."""
+    core = client.CoreV1Api(batch.api_client)
+    batch.delete_collection_namespaced_job(NS, label_selector=selector, propagation_policy="Background")
+    deadline = time.monotonic() + timeout
+    while (
+        batch.list_namespaced_job(NS, label_selector=selector, limit=1).items
+        or core.list_namespaced_pod(NS, label_selector=selector, limit=1).items
+    ):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the Jobs and pods of {selector} were not gone after {timeout:.0f} s")
+        time.sleep(0.5)
 
 
 def same_jobs_create_rate(batch: Any, n: int, script: str) -> tuple[float, dict[str, float]]:
@@ -158,9 +173,7 @@ def create_rate(batch: Any, built: list[Any]) -> tuple[float, dict[str, float]]:
         list(pool.map(kube.create_or_adopt, built))
     rate = len(built) / (time.monotonic() - t0)
     cpu = cpu_since(before)
-    batch.delete_collection_namespaced_job(  # as the admin: the bridge may not delete collections
-        NS, label_selector="batch-bridge.io/cluster=baseline", propagation_policy="Background"
-    )
+    delete_and_settle(batch, "batch-bridge.io/cluster=baseline")
     return rate, cpu
 
 
@@ -254,11 +267,15 @@ def intake(rest: Rest, batch: Any, n: int) -> dict[str, Any]:
     cpu_bridged = cpu_since(cpu)
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     done = wait_final(rest, ids, time.monotonic() + 900)
+    # Measured again once the bridged jobs are done: the lab's own drift shows, and the ratio is taken
+    # against the faster of the two (the harder figure).
+    same_after, _ = same_jobs_create_rate(batch, n, script)
     return {
         "raw_minimal_job_create_per_s": raw,
         "same_jobs_create_per_s": same,
+        "same_jobs_create_per_s_after": same_after,
         "intake_per_s": rate,
-        "ratio": rate / same,
+        "ratio": rate / max(same, same_after),
         "ratio_vs_minimal_job": rate / raw,
         "created": len(times),
         "final": len(done),
