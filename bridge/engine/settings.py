@@ -44,7 +44,13 @@ class EngineSettings(Model):
     resync_s: float = Field(
         default=10.0, gt=0, description="Every job is reconciled at least this often; between, only changed ones."
     )
-    workers: int = Field(default=8, ge=1, le=128, description="Reconcile workers: jobs handled at once.")
+    workers: int = Field(
+        default=16,
+        ge=1,
+        le=128,
+        description="Reconcile workers: jobs handled at once (each mostly waits on the apiserver or the batch "
+        "system; 16 took a 1,000-job burst in faster than 8 on the lab).",
+    )
     image_pull_timeout_s: float = Field(
         default=300, gt=0, description="A pod that cannot pull its image for this long fails the job with the reason."
     )
@@ -68,7 +74,7 @@ class EngineSettings(Model):
     events: bool = Field(
         default=True,
         description="Kubernetes Events on the Jobs for user-visible transitions (released, outcome written, "
-        "adopted); one write each, best effort.",
+        "adopted); one write each, best effort: written by their own two writers, dropped (counted) when 2,000 wait.",
     )
     identity: IdentitySettings = Field(
         default_factory=IdentitySettings, description="Where uid/gid/groups of a batch user are read from."
