@@ -5,7 +5,7 @@ Usage (root, labs up): python benchmarks/slurm_adapter.py [-n 1000] [--lat 60] [
 The daemon runs as bbridge with jobs on the kwok nodes (`lab/bridge up --kwok`); the real node's
 sbatch->RUNNING latency is measured separately at the end. Prints:
 - intake: held jobs -> Kubernetes Jobs created by the daemon, vs the same client creating the same
-  number of Jobs directly (8 threads, the daemon's worker count), as a ratio;
+  number of Jobs directly (as many threads as the daemon has workers), as a ratio;
 - sbatch -> RUNNING in squeue, pod terminal -> final in Slurm (p50/p99), observed by one clock here;
 - an array of N tasks to all-final in Slurm, vs a raw Indexed Job of N completions;
 - the daemon's apiserver writes and Slurm RPCs per job and per poll, and its RSS;
@@ -33,12 +33,16 @@ from typing import Any
 from kubernetes import client, config, watch
 
 from bridge.domain.ir import Identity
+from bridge.engine.settings import EngineSettings
 
 REPO = Path(__file__).resolve().parents[1]
 HOME = Path(os.environ.get("BATCH_BRIDGE_LAB_HOME", "/var/lib/batch-bridge-lab"))
 new_client_from_config: Any = config.new_client_from_config
 Watch: Any = watch.Watch
 NS = "batch"
+WORKERS = (
+    EngineSettings().workers
+)  # the baselines create with the daemon's concurrency (the lab configs keep the default)
 ALICE = Identity(user="alice", uid=2001, gid=2001, groups=(3000,), home="/lab/gpfs/home/alice")
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 
@@ -117,7 +121,7 @@ def raw_job(name: str, completions: int = 1) -> dict[str, Any]:
 def raw_create_rate(batch: Any, n: int) -> float:
     names = [f"raw-{uuid.uuid4().hex[:10]}" for _ in range(n)]
     t0 = time.monotonic()
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(lambda name: batch.create_namespaced_job(NS, raw_job(name), _preload_content=False), names))
     rate = n / (time.monotonic() - t0)
     delete_and_settle(batch, "bench=raw")
@@ -141,7 +145,7 @@ def delete_and_settle(batch: Any, selector: str, timeout: float = 600) -> None:
 
 def same_jobs_create_rate(batch: Any, n: int, script: str) -> tuple[float, dict[str, float]]:
     """The baseline the issue names: the same Jobs (the builder's objects for the same script and
-    user, other job ids) created by the same client as the daemon's, 8 threads, nothing else."""
+    user, other job ids) created by the same client as the daemon's, as many threads as it has workers, nothing else."""
     from adapters.slurm.translate import SubmitContext, translate
     from bridge.config.settings import load_settings
     from bridge.kube.objects import build_job
@@ -162,14 +166,14 @@ def same_jobs_create_rate(batch: Any, n: int, script: str) -> tuple[float, dict[
 
 def create_rate(batch: Any, built: list[Any]) -> tuple[float, dict[str, float]]:
     """Jobs per second creating ``built`` (builder output of cluster "baseline") with the daemon's
-    client and credentials, 8 threads; building is the daemon's work too, but not the baseline's.
-    Also returns where the cores went meanwhile (CPU seconds by process)."""
+    client and credentials, as many threads as the daemon has workers; building is the daemon's work
+    too, but not the baseline's. Also returns where the cores went meanwhile (CPU seconds by process)."""
     from bridge.kube.client import Kube, api_client
 
     kube = Kube(api_client(str(HOME / "bridge" / "kubeconfig")))
     before = cpu_by_process()
     t0 = time.monotonic()
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(kube.create_or_adopt, built))
     rate = len(built) / (time.monotonic() - t0)
     cpu = cpu_since(before)
