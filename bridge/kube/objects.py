@@ -326,7 +326,10 @@ def job_spec(job: BatchJob, meta: Obj, image: str, files: Obj, policy: SitePolic
         spec["podFailurePolicy"] = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
     if job.time_limit_s is not None:
         grace = settings.deadline_grace_seconds if _BATCH_ENFORCES_LIMIT[job.source] else 0
-        spec["activeDeadlineSeconds"] = job.time_limit_s + grace
+        # The Job's deadline counts from its start: a throttled array runs its tasks in waves, each
+        # with the whole limit (one limit for all would end the later waves' tasks as TIMEOUT).
+        waves = -(-spec["completions"] // spec["parallelism"]) if "completions" in spec else 1
+        spec["activeDeadlineSeconds"] = job.time_limit_s * waves + grace
     if settings.ttl_seconds_after_finished is not None:
         spec["ttlSecondsAfterFinished"] = settings.ttl_seconds_after_finished
     spec["template"] = {"metadata": meta, "spec": pod_spec(job, image, files, policy, settings)}

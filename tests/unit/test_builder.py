@@ -83,6 +83,15 @@ def test_a_limit_no_batch_system_enforces_is_the_deadline_itself() -> None:
         assert _job(job, deadline_grace_seconds=120)["spec"]["activeDeadlineSeconds"] == 3600, source
 
 
+def test_a_throttled_arrays_deadline_covers_every_wave_of_its_tasks() -> None:
+    """Found reading the builder: one limit for the whole Indexed Job would end a throttled array's later
+    tasks as TIMEOUT (10 tasks %3 of 5 minutes each run in 4 waves)."""
+    spec = _job(sbatch(script("-t 5", "--array=0-9%3")), deadline_grace_seconds=120)["spec"]
+    assert (spec["parallelism"], spec["activeDeadlineSeconds"]) == (3, 4 * 300 + 120)
+    unthrottled = _job(sbatch(script("-t 5", "--array=0-9")), deadline_grace_seconds=120)["spec"]
+    assert unthrottled["activeDeadlineSeconds"] == 300 + 120
+
+
 def test_storage_volumes_are_mounted_at_the_same_path() -> None:
     pod = _pod(sbatch(script()))
     mounts = {
