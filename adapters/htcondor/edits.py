@@ -145,6 +145,10 @@ def completed(job: CondorJob, outcome: Outcome, now: int) -> Edit:
         edit["ExitSignal"] = outcome.signal
     else:
         edit["ExitCode"] = outcome.exit_code
+    if job.state is State.RUNNING and job.starts == 1:
+        # The first run's start is the pod's own: the running edit had the bridge's clock, which can
+        # be a second after a short pod's end (JobStartDate after CompletionDate; found by CI).
+        edit["JobStartDate"] = t.start
     return edit | unseen_start(job, t.start)
 
 

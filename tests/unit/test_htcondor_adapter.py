@@ -218,6 +218,18 @@ def test_completion_is_one_transaction_with_scheddone() -> None:
     assert edit["BridgeState"] == "done"
 
 
+def test_a_short_pods_start_never_comes_after_its_end() -> None:
+    """Found by CI: the running edit wrote the bridge's clock (a second after the pod had ended)."""
+    job = CondorJob(1, 0, Status.RUNNING, State.RUNNING, "alice", starts=1, start_date=1_800_000_002)
+    pod = (("start", "2027-01-15T08:00:00Z"), ("end", "2027-01-15T08:00:01Z"))
+    edit = edits.completed(job, Outcome(state=JobState.FAILED, exit_code=3, reason="FAILED", detail=pod), 1_800_000_003)
+    start, end = edit["JobStartDate"], edit["CompletionDate"]
+    assert isinstance(start, int) and isinstance(end, int) and start <= end, edit
+    assert edit["JobCurrentStartDate"] == start
+    again = CondorJob(1, 0, Status.RUNNING, State.RUNNING, "alice", starts=2, start_date=1_800_000_002)
+    assert "JobStartDate" not in edits.completed(again, _ok(0), 1_800_000_003)  # the first run's stays
+
+
 # --- user-log events ---------------------------------------------------------------------------------
 
 
