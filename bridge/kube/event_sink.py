@@ -26,6 +26,7 @@ class EventSink:
     ) -> None:
         self.kube, self.writers, self.on_written = kube, writers, on_written
         self._queue: queue.Queue[Obj | None] = queue.Queue(maxsize=capacity)
+        self._lock = threading.Lock()  # offer() runs in every reconcile worker
         self.dropped = 0
 
     def start(self) -> list[threading.Thread]:
@@ -39,9 +40,11 @@ class EventSink:
         try:
             self._queue.put_nowait(event)
         except queue.Full:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("Kubernetes Events dropped (the writers are behind): %d so far", self.dropped)
+            with self._lock:
+                self.dropped += 1
+                dropped = self.dropped
+            if dropped == 1 or dropped % 1000 == 0:
+                log.warning("Kubernetes Events dropped (the writers are behind): %d so far", dropped)
             return False
         return True
 
