@@ -5,7 +5,8 @@ The HTCondor daemon alone is restarted with jobs on the kwok nodes (`lab/bridge 
 htcondor`; the Slurm daemon is left alone). Prints:
 - intake: N idle selected jobs (one `queue N`) -> claimed and Kubernetes Jobs created (observed with
   one watch), vs the daemon's client creating the same Jobs (the builder's objects for the same ad,
-  other job ids) directly with as many threads as the daemon has workers, as a ratio; and vs a minimal Job, as before;
+  other job ids) directly with as many threads as the daemon has workers, as a ratio; and vs a
+  minimal Job, as before;
 - condor_submit -> R in condor_q, and pod terminal -> JobStatus 4 in the schedd (p50/p99), one job
   at a time, observed by one clock here; and how long the move to history took;
 - schedd RPCs: the total over the run, and per job once the polls' own calls (one claim edit, one

@@ -40,9 +40,8 @@ HOME = Path(os.environ.get("BATCH_BRIDGE_LAB_HOME", "/var/lib/batch-bridge-lab")
 new_client_from_config: Any = config.new_client_from_config
 Watch: Any = watch.Watch
 NS = "batch"
-WORKERS = (
-    EngineSettings().workers
-)  # the baselines create with the daemon's concurrency (the lab configs keep the default)
+# The baselines create with the daemon's concurrency (the lab configs keep the default worker count).
+WORKERS = EngineSettings().workers
 ALICE = Identity(user="alice", uid=2001, gid=2001, groups=(3000,), home="/lab/gpfs/home/alice")
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 
@@ -145,7 +144,8 @@ def delete_and_settle(batch: Any, selector: str, timeout: float = 600) -> None:
 
 def same_jobs_create_rate(batch: Any, n: int, script: str) -> tuple[float, dict[str, float]]:
     """The baseline the issue names: the same Jobs (the builder's objects for the same script and
-    user, other job ids) created by the same client as the daemon's, as many threads as it has workers, nothing else."""
+    user, other job ids) created by the same client as the daemon's, as many threads as it has
+    workers, nothing else."""
     from adapters.slurm.translate import SubmitContext, translate
     from bridge.config.settings import load_settings
     from bridge.kube.objects import build_job
