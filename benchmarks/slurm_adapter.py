@@ -30,18 +30,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 
 from bridge.domain.ir import Identity
 from bridge.engine.settings import EngineSettings
 
 REPO = Path(__file__).resolve().parents[1]
 HOME = Path(os.environ.get("BATCH_BRIDGE_LAB_HOME", "/var/lib/batch-bridge-lab"))
-new_client_from_config: Any = config.new_client_from_config
 Watch: Any = watch.Watch
 NS = "batch"
-# The baselines create with the daemon's concurrency (the lab configs keep the default worker count).
+# The baselines create with the daemon's concurrency (the lab configs keep the default worker count)
+# over a client with as many pooled connections as the daemon's.
 WORKERS = EngineSettings().workers
+CONNECTIONS = EngineSettings().api_connections
 ALICE = Identity(user="alice", uid=2001, gid=2001, groups=(3000,), home="/lab/gpfs/home/alice")
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 
@@ -90,7 +91,9 @@ def pct(values: list[float], q: float) -> float:
 
 def kube() -> tuple[Any, Any]:
     ep = json.loads((HOME / "kube" / "endpoints.json").read_text())
-    admin = new_client_from_config(config_file=ep["admin_kubeconfig"])
+    from bridge.kube.client import api_client
+
+    admin = api_client(ep["admin_kubeconfig"], CONNECTIONS)
     return client.BatchV1Api(admin), client.CoreV1Api(admin)
 
 
@@ -170,7 +173,7 @@ def create_rate(batch: Any, built: list[Any]) -> tuple[float, dict[str, float]]:
     too, but not the baseline's. Also returns where the cores went meanwhile (CPU seconds by process)."""
     from bridge.kube.client import Kube, api_client
 
-    kube = Kube(api_client(str(HOME / "bridge" / "kubeconfig")))
+    kube = Kube(api_client(str(HOME / "bridge" / "kubeconfig"), CONNECTIONS))
     before = cpu_by_process()
     t0 = time.monotonic()
     with ThreadPoolExecutor(WORKERS) as pool:

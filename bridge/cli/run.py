@@ -84,7 +84,7 @@ def run_slurm(settings: BridgeSettings, kubeconfig: str | None, allow_root: bool
     files = _directory(settings)
     identity = files.for_record() if files else from_nss
     port = SlurmPort(slurm_transport(settings), settings.slurm, settings.cluster, identity=identity)
-    api = api_client(kubeconfig)
+    api = api_client(kubeconfig, settings.engine.api_connections)
     reconciler = Reconciler(port, Kube(api), settings.site, settings.kube, settings.engine)
     t = settings.slurm.daemon.transport
     describe = f"cluster {settings.cluster}, partitions {','.join(settings.slurm.partitions)}, transport {t.kind}"
@@ -106,7 +106,7 @@ def run_htcondor(settings: BridgeSettings, kubeconfig: str | None, allow_root: b
     files = _directory(settings)
     identity = files.for_owner() if files else owner_identity
     port = CondorPort(BindingsSchedd(daemon.schedd), settings.htcondor, settings.cluster, userlog, identity=identity)
-    api = api_client(kubeconfig)
+    api = api_client(kubeconfig, settings.engine.api_connections)
     reconciler = Reconciler(port, Kube(api), settings.site, settings.kube, settings.engine)
 
     def status() -> str:

@@ -63,8 +63,8 @@ class EngineSettings(Model):
     report_settle_s: float = Field(
         default=1.0,
         ge=0,
-        description="A new Job's pending reason is written only once it has been pending this long "
-        "(most pods start sooner, and their jobs cost no write until release).",
+        description="A pending reason is written only once it has held this long, and the Job is this old "
+        "(most pods start sooner, and the steps a starting pod passes cost no write).",
     )
     watch_namespaces: tuple[str, ...] | None = Field(
         default=None,
@@ -86,3 +86,9 @@ class EngineSettings(Model):
     orphan_grace_polls: int = Field(
         default=3, ge=1, description="A running Kubernetes Job whose batch job is gone this many polls is deleted."
     )
+
+    @property
+    def api_connections(self) -> int:
+        """Threads that use the apiserver client at once: the workers, the two Event writers, three
+        watches per namespace, the poll and the leader lease."""
+        return self.workers + 2 + 3 * len(self.watch_namespaces or (None,)) + 2

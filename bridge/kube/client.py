@@ -21,7 +21,7 @@ from bridge.domain.errors import BridgeError
 from bridge.kube.objects import JobObjects, Obj, owned_by
 
 log = logging.getLogger(__name__)
-new_client_from_config: Any = config.new_client_from_config
+load_kubeconfig: Any = config.load_kube_config
 load_incluster: Any = config.load_incluster_config
 
 # What the daemons do with the apiserver, declared once: the Helm chart's Role is derived from it
@@ -53,14 +53,20 @@ class NotOurs(KubeError):
     """An object with the bridge's deterministic name exists but does not carry the batch identity."""
 
 
-def api_client(kubeconfig: str | None) -> Any:
-    """An ApiClient from a kubeconfig file, or in-cluster credentials when none is given."""
+def api_client(kubeconfig: str | None, connections: int | None = None) -> Any:
+    """An ApiClient from a kubeconfig file, or in-cluster credentials when none is given.
+
+    ``connections``: how many threads use it at once (watches hold theirs for minutes). The client's
+    pool keeps 5 per core by default (10 here); a thread beyond that opens a new TLS connection for
+    each request and throws it away after, which costs the apiserver a handshake per create."""
+    cfg = client.Configuration()
     if kubeconfig:
-        api = new_client_from_config(config_file=kubeconfig)
+        load_kubeconfig(config_file=kubeconfig, client_configuration=cfg)
     else:
-        load_incluster()
-        api = client.ApiClient()
-    return api
+        load_incluster(client_configuration=cfg)
+    if connections:
+        cfg.connection_pool_maxsize = max(connections, cfg.connection_pool_maxsize)
+    return client.ApiClient(cfg)
 
 
 def _json(resp: Any) -> Obj:

@@ -53,3 +53,22 @@ def test_schema_documents_every_field() -> None:
     ]
     assert len(defs) >= 5
     assert not undocumented, undocumented
+
+
+def test_the_apiserver_client_pools_a_connection_for_every_thread_that_uses_it(tmp_path: Path) -> None:
+    """Threads beyond the pool open a TLS connection per request (a handshake per create)."""
+    from bridge.engine.settings import EngineSettings
+    from bridge.kube.client import api_client
+
+    engine = EngineSettings(workers=40, watch_namespaces=("a", "b"))
+    assert engine.api_connections == 40 + 2 + 3 * 2 + 2  # workers, event writers, watches, poll+lease
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
+    )
+    api = api_client(str(kubeconfig), engine.api_connections)
+    assert api.configuration.connection_pool_maxsize == 50
+    assert api.rest_client.pool_manager.connection_pool_kw["maxsize"] == 50
+    assert api.configuration.host == "https://127.0.0.1:1"
