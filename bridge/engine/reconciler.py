@@ -66,6 +66,8 @@ class _Memo:
     outcome: Outcome | None = None
     reported: str = ""
     report_at: float = 0.0
+    seen: str = ""  # the pending reason last observed, and since when: written only once it holds
+    seen_at: float = 0.0
     signal_at: float = 0.0
     created_at: float = 0.0
     finished_at: float | None = None  # when the pod finished (epoch), until the batch record is final
@@ -459,9 +461,12 @@ class Reconciler:
         now = time.monotonic()
         if not text or text in (rec.reported, memo.reported):
             return
+        if text != memo.seen:
+            memo.seen, memo.seen_at = text, now
+        # A step a pod passes in passing (scheduled, starting) costs no batch write.
         wait = max(
             memo.report_at + self.settings.report_min_interval_s - now,
-            memo.created_at + self.settings.report_settle_s - now,
+            max(memo.created_at, memo.seen_at) + self.settings.report_settle_s - now,
         )
         if wait > 0:
             self.queue.add_after(rec.key, wait)
