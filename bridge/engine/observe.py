@@ -80,6 +80,7 @@ class Observation:
     job: JobSummary | None = None
     pod: PodSummary | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    routine: bool = False  # the pending reason is a step every starting pod passes, not a problem
 
 
 def _true_conditions(status: Obj) -> list[Obj]:
@@ -179,21 +180,22 @@ def _age_s(stamp: str, now: datetime) -> float:
         return 0.0
 
 
-def _pending_reason(pod: PodSummary | None, warning: EventSummary | None) -> str:
+def _pending_reason(pod: PodSummary | None, warning: EventSummary | None) -> tuple[str, bool]:
+    """The pending reason, and whether it is a routine step every starting pod passes (no problem)."""
     said = f": {warning.reason}: {warning.message}" if warning else ""
     if pod is None:
-        return (
-            _short(f"k8s Pending: no pod yet{said}", EVENT_TEXT)
-            if said
-            else "k8s Pending: waiting for the pod to be created"
-        )
+        if said:
+            return _short(f"k8s Pending: no pod yet{said}", EVENT_TEXT), False
+        return "k8s Pending: waiting for the pod to be created", True
     if pod.waiting:
-        return _short(f"k8s Pending: {pod.waiting}" + (f": {pod.message}" if pod.message else said), EVENT_TEXT)
+        detail = f": {pod.message}" if pod.message else said
+        routine = pod.waiting == "ContainerCreating" and not detail
+        return _short(f"k8s Pending: {pod.waiting}{detail}", EVENT_TEXT), routine
     if pod.unschedulable:
-        return _short(f"k8s Pending: {pod.message}")
+        return _short(f"k8s Pending: {pod.message}"), False
     if pod.node:
-        return f"k8s Pending: starting on {pod.node}"
-    return "k8s Pending: waiting for a node"
+        return f"k8s Pending: starting on {pod.node}", True
+    return "k8s Pending: waiting for a node", True
 
 
 # Job failure reasons that follow from a pod's own end (not a deadline the job controller enforces).
@@ -241,7 +243,8 @@ def observe(
         if pod.waiting in _HOPELESS_AT_ONCE or age >= image_pull_timeout_s:
             why = f"{pod.waiting} for {int(age)} s" if pod.waiting not in _HOPELESS_AT_ONCE else pod.waiting
             return Observation(KubePhase.FAILED, f"image could not be used ({why}): {pod.message}", job, pod)
-    return Observation(KubePhase.PENDING, _pending_reason(pod, warning), job=job, pod=pod)
+    reason, routine = _pending_reason(pod, warning)
+    return Observation(KubePhase.PENDING, reason, job=job, pod=pod, routine=routine)
 
 
 # Termination reasons -> the words the user reads first.

@@ -463,10 +463,11 @@ class Reconciler:
             return
         if text != memo.seen:
             memo.seen, memo.seen_at = text, now
-        # A step a pod passes in passing (scheduled, starting) costs no batch write.
+        # A step a pod passes in passing costs no batch write; nor do a burst's routine steps.
         wait = max(
             memo.report_at + self.settings.report_min_interval_s - now,
             max(memo.created_at, memo.seen_at) + self.settings.report_settle_s - now,
+            memo.created_at + self.settings.report_routine_after_s - now if obs.routine else 0.0,
         )
         if wait > 0:
             self.queue.add_after(rec.key, wait)

@@ -66,6 +66,13 @@ class EngineSettings(Model):
         description="A pending reason is written only once it has held this long, and the Job is this old "
         "(most pods start sooner, and the steps a starting pod passes cost no write).",
     )
+    report_routine_after_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="A routine step (no pod or node yet, starting) is written only once the Job is this "
+        "old: a 1,000-job burst's steps cost thousands of batch writes at 1 s, and problems "
+        "(unschedulable, image pull, admission refusals) still show after report_settle_s.",
+    )
     watch_namespaces: tuple[str, ...] | None = Field(
         default=None,
         description="Namespaces to watch (a Role in each suffices); None watches all (needs a ClusterRole).",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from bridge.domain.lifecycle import KubePhase
 from bridge.domain.states import JobState
-from bridge.engine.observe import observe, outcome_of, summarise_event, summarise_job, summarise_pod
+from bridge.engine.observe import EventSummary, observe, outcome_of, summarise_event, summarise_job, summarise_pod
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -177,3 +179,40 @@ def test_a_pod_that_cannot_mount_its_storage_says_why() -> None:
     }
     obs = observe(_job(), _pod("Pending", **waiting), NOW, 300, warning)
     assert obs.reason == "k8s Pending: ContainerCreating: FailedMount: MountVolume.SetUp failed for volume pnfs"
+
+
+_CREATING = {"containerStatuses": [{"name": "job", "state": {"waiting": {"reason": "ContainerCreating"}}}]}
+_UNSCHEDULABLE = {
+    "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/4 nodes"}]
+}
+
+
+@pytest.mark.parametrize(
+    ("node", "status", "warning", "reason", "routine"),
+    [
+        (None, None, None, "k8s Pending: waiting for the pod to be created", True),
+        (None, None, ("FailedCreate", "quota"), "k8s Pending: no pod yet: FailedCreate: quota", False),
+        (None, {}, None, "k8s Pending: waiting for a node", True),
+        ("kwok-0", {}, None, "k8s Pending: starting on kwok-0", True),
+        ("kwok-0", _CREATING, None, "k8s Pending: ContainerCreating", True),
+        (
+            "kwok-0",
+            _CREATING,
+            ("FailedMount", "no volume"),
+            "k8s Pending: ContainerCreating: FailedMount: no volume",
+            False,
+        ),
+        (None, _UNSCHEDULABLE, None, "k8s Pending: 0/4 nodes", False),
+    ],
+)
+def test_routine_pending_steps_are_told_from_problems(
+    node: str | None, status: dict[str, Any] | None, warning: tuple[str, str] | None, reason: str, routine: bool
+) -> None:
+    """Routine steps (every starting pod passes them) are written to the batch side later than problems."""
+    pod = None
+    if status is not None:
+        raw = {"metadata": {"name": "j-x", "namespace": "batch"}, "spec": {"nodeName": node}, "status": status}
+        pod = summarise_pod(raw)
+    said = None if warning is None else EventSummary("batch", "Job", "j", warning[0], warning[1], "")
+    obs = observe(_job(), pod, NOW, 300, said)
+    assert (obs.phase, obs.reason, obs.routine) == (KubePhase.PENDING, reason, routine)
