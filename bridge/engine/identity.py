@@ -15,6 +15,7 @@ import grp
 import os
 import pwd
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +47,30 @@ def from_nss(user: str, uid: int, gid: int | None = None) -> Identity:
         shell=entry.pw_shell or None,
         group_names=tuple(names),
     )
+
+
+class Remembered:
+    """An identity lookup whose answers are kept ``ttl_s`` seconds (as nscd and sssd do): a burst of one
+    user's 1,000 jobs costs one passwd and group scan (or sssd/LDAP round trip), not 1,000, and a
+    change in NSS shows within ``ttl_s``. Refusals are not kept: a user added to NSS is seen at once."""
+
+    def __init__(self, lookup: Callable[..., Identity], ttl_s: float = 60.0, size: int = 4096) -> None:
+        self._lookup, self._ttl, self._size = lookup, ttl_s, size
+        self._kept: dict[tuple[object, ...], tuple[float, Identity]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: object) -> Identity:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._kept.get(args)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        identity = self._lookup(*args)
+        with self._lock:
+            if len(self._kept) >= self._size:
+                self._kept.clear()  # a bound, not a policy: thousands of distinct users within ttl_s
+            self._kept[args] = (now + self._ttl, identity)
+        return identity
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,9 @@ from adapters.htcondor.port import CondorPort
 from adapters.htcondor.settings import CondorSettings
 from bridge.config.settings import load_settings
 from bridge.domain.errors import PolicyError
+from bridge.domain.ir import Identity
 from bridge.domain.policy import SitePolicy, check_identity
-from bridge.engine.identity import Directory, parse_group, parse_passwd
+from bridge.engine.identity import Directory, Remembered, parse_group, parse_passwd
 from bridge.engine.ports import BatchRecord
 from tests.unit.test_htcondor_adapter import FakeSchedd, MemoryLog
 
@@ -121,3 +123,24 @@ def test_setting_names_the_files(tmp_path: Path) -> None:
     s = load_settings(None, engine={"identity": {"passwd_file": "/etc/bb/passwd", "group_file": "/etc/bb/group"}})
     assert (s.engine.identity.passwd_file, s.engine.identity.group_file) == ("/etc/bb/passwd", "/etc/bb/group")
     assert load_settings(None).engine.identity.passwd_file is None  # unset: NSS on the host
+
+
+def test_remembered_lookups_are_kept_for_their_ttl_and_refusals_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    calls: list[str] = []
+
+    def lookup(user: str) -> Identity:
+        calls.append(user)
+        if user == "mallory":
+            raise PolicyError("unknown to NSS")
+        return Identity(user=user, uid=2001, gid=2001)
+
+    remembered = Remembered(lookup, ttl_s=60)
+    assert remembered("alice") == remembered("alice") == Identity(user="alice", uid=2001, gid=2001)
+    for _ in range(2):
+        with pytest.raises(PolicyError):
+            remembered("mallory")
+    now[0] += 61
+    remembered("alice")
+    assert calls == ["alice", "mallory", "mallory", "alice"]
