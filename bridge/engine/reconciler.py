@@ -144,7 +144,7 @@ class Reconciler:
         self.polled = threading.Event()
         self.last_poll_ok = 0.0  # monotonic time of the last poll that reached the batch system
         self._lock = threading.Lock()
-        self.event_sink = EventSink(kube, on_written=self._event_written)
+        self.event_sink = EventSink(kube, on_written=self._event_written, busy=lambda: len(self.queue) > 0)
         self._records: dict[str, BatchRecord] = {}
         self._by_kube_id: dict[str, list[str]] = {}
         self._memo: dict[str, _Memo] = defaultdict(_Memo)

@@ -38,3 +38,30 @@ def test_offer_never_waits_and_a_full_queue_drops_and_counts() -> None:
     wait_until("the writes", lambda: len(kube.written) >= 3 or None, timeout=5)
     assert kube.written[:3] == ["a", "b", "refused"]
     assert len(written) == len([r for r in kube.written if r != "refused"])  # only written Events count
+
+
+def test_writers_yield_to_a_backlog_until_it_clears_or_the_event_is_old() -> None:
+    kube = _SlowKube()
+    kube.gate.set()
+    backlog = threading.Event()
+    backlog.set()
+    asked: list[int] = []
+
+    def busy() -> bool:
+        asked.append(1)
+        return backlog.is_set()
+
+    sink = EventSink(cast(Kube, kube), writers=1, busy=busy, max_delay_s=60)
+    sink.start()
+    sink.offer({"reason": "released"})
+    wait_until("the writer to wait on the backlog", lambda: len(asked) >= 3 or None, timeout=5)
+    assert kube.written == []
+    backlog.clear()
+    wait_until("the write once the backlog clears", lambda: kube.written or None, timeout=5)
+    old = EventSink(cast(Kube, kube), writers=1, busy=lambda: True, max_delay_s=0.2)
+    old.start()
+    old.offer({"reason": "final"})
+    wait_until("an Event older than max_delay_s written anyway", lambda: "final" in kube.written or None, timeout=5)
+    assert kube.written == ["released", "final"]
+    sink.close()
+    old.close()
