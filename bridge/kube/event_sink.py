@@ -6,10 +6,10 @@ creates of new ones (measured with py-spy in the 1,000-job intake benchmark). Ev
 so they go through a bounded queue to their own writers; when the queue is full an Event is dropped
 and counted, never waited for; what is queued when the daemon stops is lost.
 
-Off the workers is not enough: written at once, the burst's Events still competed with its creates at
-the apiserver (1,000-job intake 67/s without Events, 40-53/s with). So the writers yield while the
-reconciler has a backlog (``busy``), up to ``max_delay_s`` after the offer; an Event carries its own
-time, so a late one still tells when it happened.
+Off the workers, the burst's Events still compete with its creates at the apiserver (one run of the
+1,000-job intake without Events took 67/s, runs with them 40-53/s; the lab scatters, so a hint, not
+a measure). The writers therefore yield while the reconciler has a backlog (``busy``), up to
+``max_delay_s`` after the offer; an Event carries its own time, so a late one still tells when.
 """
 
 from __future__ import annotations
